@@ -13,8 +13,9 @@ Lifetimes
     * In-process (pytest): every started service registers itself; `Stack.stop()`, the
       fixtures' teardown, an `atexit` hook and SIGTERM/SIGHUP handlers stop them in
       reverse start order, so a failing test or an interrupted run leaves nothing behind.
-      Children also get PR_SET_PDEATHSIG so that even a SIGKILLed harness takes its
-      direct children with it.
+      Children also get PR_SET_PDEATHSIG(SIGTERM), so even a SIGKILLed harness takes
+      its children with it; the libvirt session of such a run (daemons outlive it) is
+      swept by the next run (owner.json in its /tmp/mdvirt-* folder).
     * Detached (the CLI `up`): children run in their own sessions and outlive the
       command; their pids (with start times, so a recycled pid is never signalled) are
       recorded in <run-dir>/stack.json, and `down` stops them from that record.
@@ -210,9 +211,10 @@ def stop_group(pid, starttime=None, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
 
 
 def _pdeathsig():
-    """preexec_fn: die with the harness (Linux PR_SET_PDEATHSIG = 1)."""
+    """preexec_fn: get SIGTERM when the harness dies (Linux PR_SET_PDEATHSIG = 1);
+    SIGTERM, not SIGKILL, so nginx and runuser still take their own children down."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
     except Exception:  # noqa: BLE001 - best effort only
         pass
 
@@ -564,6 +566,11 @@ class LibvirtSession:
         """Create user and folders, then start the session daemon (first virsh call)."""
         self.base.mkdir(parents=True, exist_ok=True)
         if self.private:
+            sweep_stale_sessions()
+            if self.own_base:  # lets a later run clean up if this process is SIGKILLed
+                me = proc_stat(os.getpid())
+                (self.base / "owner.json").write_text(
+                    json.dumps({"pid": os.getpid(), "starttime": me[2] if me else None}))
             pw = ensure_virt_user()
             os.chmod(self.base, 0o711)
             for d, mode in ((self.home, 0o700), (self.runtime, 0o700)):
@@ -695,6 +702,22 @@ class LibvirtSession:
 
     def __repr__(self):
         return f"<LibvirtSession {self.user} {self.base}>"
+
+
+def sweep_stale_sessions():
+    """Stop the libvirt sessions (guests, daemons, folder) of temporary runs whose
+    harness process died without cleaning up (e.g. SIGKILL)."""
+    for base in Path("/tmp").glob("mdvirt-*"):
+        try:
+            owner = json.loads((base / "owner.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if pid_alive(owner.get("pid"), owner.get("starttime")):
+            continue
+        sess = LibvirtSession(base, adopt=True)
+        sess.own_base = sess.started = True
+        print(f"stack: cleaning up stale libvirt session {base}", file=sys.stderr)
+        sess.stop()
 
 
 # --------------------------------------------------------------------------------------
