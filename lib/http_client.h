@@ -13,6 +13,7 @@
 #ifndef MEMDUMP_HTTP_CLIENT_H
 #define MEMDUMP_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -22,9 +23,9 @@
 struct http_client;
 
 struct http_request {
-	const char *method;       /* "GET", "POST", "DELETE", ... */
-	const char *url;          /* absolute URL */
-	const char *body;         /* may be NULL */
+	const char *method; /* "GET", "POST", "DELETE", ... */
+	const char *url;    /* absolute URL */
+	const char *body;   /* may be NULL */
 	size_t body_len;
 	const char *content_type; /* for body; NULL: none */
 	const char *bearer;       /* Authorization: Bearer <bearer> when non-NULL and non-empty */
@@ -34,14 +35,17 @@ struct http_request {
 };
 
 struct http_response {
-	long status;          /* HTTP status, 0 when no answer */
-	char *body;           /* NUL-terminated, owned */
+	long status; /* HTTP status, 0 when no answer */
+	char *body;  /* NUL-terminated, owned */
 	size_t body_len;
 	char content_type[128];
-	double total_s;       /* time the exchange took */
+	double total_s; /* time the exchange took */
+	bool reused;    /* answered on a kept-alive connection (no new connect) */
 };
 
 void http_client_global_init(void);
+/* At exit, after every client is freed (lets LeakSanitizer see a clean heap). */
+void http_client_global_cleanup(void);
 
 /* default_timeout_ms applies to requests whose timeout_ms is 0. Never fails. */
 struct http_client *http_client_new(long default_timeout_ms);
@@ -54,7 +58,8 @@ void http_client_free(struct http_client *c);
  * The message names the URL (without credentials).
  */
 int http_client_do(struct http_client *c, const struct http_request *req,
-		   struct http_response *resp, struct err *e);
+                   struct http_response *resp, struct err *e);
+/* resp is zeroed first in every case; on -1 it holds no body (release is still safe). */
 
 /*
  * Perform n requests concurrently (curl multi), request i on client i; one slow
@@ -62,7 +67,7 @@ int http_client_do(struct http_client *c, const struct http_request *req,
  * http_client_do would have returned for request i, errs[i] its error.
  */
 void http_client_do_many(struct http_client **clients, const struct http_request *reqs,
-			 struct http_response *resps, int *rc, struct err *errs, size_t n);
+                         struct http_response *resps, int *rc, struct err *errs, size_t n);
 
 void http_response_release(struct http_response *resp);
 

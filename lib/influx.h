@@ -20,6 +20,9 @@
 
 struct influx;
 
+/* Cap on one answer body (the query parser refuses more). */
+#define INFLUX_ANSWER_MAX (32u << 20)
+
 /* Borrowed strings are copied. timeout_ms bounds every call. */
 struct influx *influx_new(const char *url, const char *db, const char *token, long timeout_ms);
 void influx_free(struct influx *ix);
@@ -36,15 +39,17 @@ int influx_create_db(struct influx *ix, struct err *e);
  * an empty array when there are no rows. */
 int influx_query(struct influx *ix, const char *influxql, json_t **out, struct err *e);
 
-/* GET /ping (1.x) or /health (v3): 0 when InfluxDB answers. */
+/* GET /ping (served by 1.x and 3): 0 when InfluxDB answers 200/204; ERR_AUTH on 401/403. */
 int influx_ping(struct influx *ix, struct err *e);
 
 /* ---- pure parts ---- */
 
 /* Line protocol builder (influx_lp.c). A struct influx_lp accumulates one point:
  * measurement, tags (sorted by the caller), fields, timestamp in ms. Escaping is
- * per the line-protocol spec; NUL, and newlines in tag keys/values/measurement are
- * refused (ERR_INVALID); newlines in string field values are escaped as \n. */
+ * per the line-protocol spec; control bytes, invalid UTF-8, empty names and
+ * backslashes that would merge with the next byte in measurement, keys and tag
+ * values are refused (ERR_INVALID); LF, CR, TAB in string field values are written
+ * as \n, \r, \t (docs/influxdb.md). A failed call leaves the point unchanged. */
 struct influx_lp;
 struct influx_lp *influx_lp_new(const char *measurement);
 void influx_lp_free(struct influx_lp *lp);
@@ -54,13 +59,19 @@ int influx_lp_field_int(struct influx_lp *lp, const char *key, long long value, 
 int influx_lp_field_float(struct influx_lp *lp, const char *key, double value, struct err *e);
 /* Finish the point; *out is a new NUL-terminated line ending in '\n'. */
 int influx_lp_finish(struct influx_lp *lp, long long time_ms, char **out, size_t *len,
-		     struct err *e);
+                     struct err *e);
 
 /* Parse a /query answer body (influx_parse.c): see influx_query for *out. The
  * HTTP status is passed so that both error forms are recognised; errors are
- * ERR_INVALID (InfluxDB refused the query, message = InfluxDB's text) or
- * ERR_PROTOCOL (not a v1 JSON answer). */
+ * ERR_INVALID (InfluxDB refused the query, message = InfluxDB's text), ERR_AUTH
+ * (401/403), ERR_NOT_FOUND (404), ERR_UNAVAILABLE (5xx) or ERR_PROTOCOL (not a
+ * v1 JSON answer, or a series without columns or with rows of the wrong width). */
 int influx_parse_answer(long status, const char *body, size_t len, json_t **out, struct err *e);
+
+/* Judge a /write answer (influx_parse.c): 0 for 2xx; else ERR_INVALID (points
+ * refused, message = InfluxDB's reason, for v3 partial writes with the first bad
+ * line), ERR_NOT_FOUND (no such database), ERR_AUTH, ERR_TOO_LARGE, ERR_UNAVAILABLE (5xx). */
+int influx_parse_write_answer(long status, const char *body, size_t len, struct err *e);
 
 /* Quote s as an InfluxQL string literal ('...', with \ and ' escaped) into a new string. */
 char *influx_ql_quote(const char *s);
