@@ -41,28 +41,31 @@ def test_influx_survives_restart(tmp_path):
         influx.stop()
 
 
-def _run_influxctl(path, env, *args, stdin=None):
-    return subprocess.run([str(path), *args], input=stdin, capture_output=True, text=True,
-                          env=env, timeout=30)
+def _influxctl(path, env, *args, stdin=None):
+    cp = subprocess.run([str(path), *args], input=stdin, capture_output=True, text=True,
+                        env=env, timeout=30)
+    assert cp.returncode == 0, f"influxctl {' '.join(args)} failed: {cp.stdout}{cp.stderr}"
+    return cp.stdout
 
 
 def test_influx_through_project_client(influx_server, influx_db, influxctl):
-    """Write a point and read it back with bin/influxctl (lib/influx.c over HTTP)."""
+    """Write points and read them back with bin/influxctl (lib/influx.c over HTTP)."""
     env = harness.child_env({"INFLUX_URL": influx_server.url, "INFLUX_DB": influx_db})
-    line = 'harness,vm=web\\ server,kind=probe size=42i,note="a \\"quoted\\" value"'
-    w = _run_influxctl(influxctl, env, "write", line)
-    if w.returncode != 0:  # accept the line on stdin as well
-        w = _run_influxctl(influxctl, env, "write", stdin=line + "\n")
-    assert w.returncode == 0, f"influxctl write failed: {w.stdout}{w.stderr}"
-    # what the client wrote must be exactly what InfluxDB stores
+    _influxctl(influxctl, env, "ping")
+    # raw line protocol, then a point built by the project's writer, whose escaping of
+    # spaces, commas, quotes, backslashes and '=' must reach InfluxDB intact
+    _influxctl(influxctl, env, "write", "harness,vm=raw size=1i")
+    tricky = 'a "quoted", \\back\\slashed = value'
+    _influxctl(influxctl, env, "point", "harness", "tag", "vm", "web server,1=x",
+               "str", "note", tricky, "int", "size", "42")
     stored = influx_server.query("SELECT * FROM harness", db=influx_db)
     series = stored["results"][0]["series"][0]
-    row = dict(zip(series["columns"], series["values"][0]))
-    assert row["vm"] == "web server" and row["size"] == 42
-    assert row["note"] == 'a "quoted" value'
-    q = _run_influxctl(influxctl, env, "query", "SELECT size FROM harness")
-    assert q.returncode == 0, f"influxctl query failed: {q.stdout}{q.stderr}"
-    assert "42" in q.stdout
+    rows = {r["vm"]: r for r in (dict(zip(series["columns"], v)) for v in series["values"])}
+    assert rows["raw"]["size"] == 1
+    assert rows["web server,1=x"]["size"] == 42
+    assert rows["web server,1=x"]["note"] == tricky
+    out = _influxctl(influxctl, env, "query", "SELECT size, vm FROM harness")
+    assert "42" in out and "web server,1=x" in out, out
 
 
 def test_nginx_serves_static(tmp_path):
