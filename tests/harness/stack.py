@@ -531,11 +531,13 @@ class LibvirtSession:
     empty); then only the guests defined here are touched at stop.
     """
 
-    def __init__(self, base_dir=None, adopt=False):
+    def __init__(self, base_dir=None, adopt=False, detached=False):
         """`base_dir`: folder for HOME, XDG_RUNTIME_DIR and user folders; when missing,
         too long or not reachable by the libvirt user, a temporary one in /tmp is made
-        (and removed at stop). `adopt`: take base_dir as is (CLI `down`)."""
+        (and removed at stop). `adopt`: take base_dir as is (CLI `down`). `detached`:
+        meant to outlive this process (CLI `up`), so never swept by a later run."""
         self.private = os.geteuid() == 0
+        self.detached = detached
         self.own_base = False
         if not adopt and (base_dir is None or not self._usable_base(base_dir)):
             # unix socket paths are limited to 108 bytes and the user must traverse
@@ -567,7 +569,8 @@ class LibvirtSession:
         self.base.mkdir(parents=True, exist_ok=True)
         if self.private:
             sweep_stale_sessions()
-            if self.own_base:  # lets a later run clean up if this process is SIGKILLed
+            if self.own_base and not self.detached:
+                # lets a later run clean up if this process is SIGKILLed
                 me = proc_stat(os.getpid())
                 (self.base / "owner.json").write_text(
                     json.dumps({"pid": os.getpid(), "starttime": me[2] if me else None}))
@@ -698,7 +701,8 @@ class LibvirtSession:
             shutil.rmtree(self.base, ignore_errors=True)
 
     def record(self):
-        return {"base": str(self.base), "private": self.private, "guests": self.guests}
+        return {"base": str(self.base), "private": self.private, "guests": self.guests,
+                "own_base": self.own_base}
 
     def __repr__(self):
         return f"<LibvirtSession {self.user} {self.base}>"
@@ -955,7 +959,7 @@ class Stack:
             self.influx = influx or Influx(self.run_dir, ports.get("influx"), db=influx_db)
             self.influx_db = influx_db
         if "libvirt" in self.parts:
-            self.libvirt = libvirt or LibvirtSession(libvirt_base)
+            self.libvirt = libvirt or LibvirtSession(libvirt_base, detached=detached)
         common = {"MEMDUMP_LOG_LEVEL": log_level, "MEMDUMP_SERVICE_TOKEN": token}
         if self.influx:
             common.update(INFLUX_URL=self.influx.url, INFLUX_DB=influx_db)
@@ -1161,6 +1165,7 @@ def _down(run_dir, quiet=False):
     lv = state.get("libvirt")
     if lv:
         sess = LibvirtSession(lv["base"], adopt=True)
+        sess.own_base = lv.get("own_base", False)  # a /tmp fallback folder is removed
         sess.guests = list(lv.get("guests", []))
         sess.started = True
         sess.stop()
