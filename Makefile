@@ -156,23 +156,26 @@ asan:
 		$(PROGRAMS:$(BINDIR)/%=build/asan/bin/%) $(TOOLS:$(BINDIR)/%=build/asan/bin/%) unit
 
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
-FUZZ_LIB_OBJ = $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC))
-FUZZ_BINS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
-build/fuzz/obj/%.o: %.c
+FUZZ_DIR = $(BUILD)/fuzz
+# Fuzz targets call the data-folder render functions (tests/unit/support), so the
+# fuzzed path is the tested path.
+FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRC) $(TESTSUP_SRC))
+FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+$(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(ALL_CPPFLAGS) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -c -o $@ $<
-build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
+$(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
 	$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS_ALL)
 fuzz: $(FUZZ_BINS)
 FUZZ_SECONDS ?= 5
 fuzz-run: fuzz
-	@set -e; for f in $(FUZZ_BINS); do n=$${f#build/fuzz/fuzz_}; \
-		c=build/fuzz/corpus/$$n; mkdir -p $$c; \
+	@set -e; for f in $(FUZZ_BINS); do n=$${f#$(FUZZ_DIR)/fuzz_}; \
+		c=$(FUZZ_DIR)/corpus/$$n; mkdir -p $$c; \
 		for i in tests/data/$$n/*/input; do [ -f "$$i" ] && cp "$$i" "$$c/$$(echo $$i | md5sum | cut -c1-16)"; done; \
 		echo "== fuzz $$n ($(FUZZ_SECONDS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build/fuzz/ $$c 2>build/fuzz/$$n.log \
-			|| { tail -40 build/fuzz/$$n.log; exit 1; }; \
-		grep -E '^#[0-9]+.*DONE' build/fuzz/$$n.log || true; done
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=$(FUZZ_DIR)/ $$c 2>$(FUZZ_DIR)/$$n.log \
+			|| { tail -40 $(FUZZ_DIR)/$$n.log; exit 1; }; \
+		grep -E '^#[0-9]+.*DONE' $(FUZZ_DIR)/$$n.log || true; done
 
 # ---- the test command -----------------------------------------------------------------
 ASAN_BIN := $(CURDIR)/build/asan/bin
@@ -205,4 +208,4 @@ bench: deps
 clean:
 	rm -rf build bin htdocs/vendor
 
--include $(shell find $(BUILD)/obj build/fuzz/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -284,7 +284,12 @@ int influx_lp_field_float(struct influx_lp *lp, const char *key, double value, s
 	if (lp_key_add(lp, key, false, e) < 0)
 		return -1;
 	lp_field_start(lp, key);
-	n = snprintf(num, sizeof(num), "%.17g", value);
+	/* the shortest of %.15g..%.17g that reads back as the same double */
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(num, sizeof(num), "%.*g", prec, value);
+		if (strtod(num, NULL) == value)
+			break;
+	}
 	lp_buf_put(&lp->fields, num, (size_t)n);
 	return 0;
 }

@@ -194,6 +194,8 @@ int jsonu_time_parse(const char *s, long long *unix_ms, struct err *e)
 		if (check.tm_mday != d && sec != 60)
 			goto bad;
 		*unix_ms = ((long long)t - (long long)off * 60) * 1000 + ms;
+		if (*unix_ms < 0)
+			goto bad; /* before 1970 through its offset */
 	}
 	return 0;
 bad:

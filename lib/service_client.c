@@ -88,6 +88,8 @@ static void svc_clean(const char *t, char *out, size_t cap)
 		out[k++] = (c < 0x20 || c == 0x7F) ? '?' : (char)c;
 	}
 	out[k] = '\0';
+	while (k > 0 && (out[k - 1] == '?' || out[k - 1] == ' '))
+		out[--k] = '\0'; /* a trailing newline is no part of the message */
 }
 
 static enum err_code svc_status_code(long status)
@@ -167,7 +169,7 @@ int svc_parse(struct svc *s, int rc, const struct err *transport, const struct h
 	json_t *root = NULL, *v;
 	struct err pe;
 	char text[SVC_TEXT_MAX + 1];
-	const char *base = s != NULL ? s->base : "memdumpd";
+	const char *base = s != NULL ? s->base : "(no URL)";
 	int ret = -1;
 
 	*out = NULL;

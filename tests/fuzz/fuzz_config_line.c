@@ -1,0 +1,25 @@
+/*
+ * fuzz_config_line: libFuzzer target for the config_line parser. It feeds arbitrary bytes
+ * through caserender_config_line, the same path the data-folder cases in
+ * tests/data/config_line/ take, so every crash found here is a missing case there.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit/support/caserender.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *input = malloc(size + 1);
+
+	if (input == NULL)
+		return 0;
+	memcpy(input, data, size);
+	input[size] = '\0';
+	free(caserender_config_line(input, size));
+	free(input);
+	return 0;
+}
