@@ -19,20 +19,26 @@
 
 struct store;
 
-/* Pure parse of REDIS_URL (redis://[:password@]host[:port][/db] or unix:///path[?db=N]).
+/* Pure parse of REDIS_URL: redis://[[user]:password@]host[:port][/db] (host a name,
+ * IPv4 or [IPv6]; port 6379; db 0) or unix:///path[?db=N]. At most STORE_URL_MAX bytes.
  * Fields are new strings in *out. */
 struct store_url {
-	char *host;     /* NULL for unix sockets */
+	char *host; /* NULL for unix sockets */
 	int port;
 	char *path;     /* unix socket path or NULL */
-	char *password; /* NULL when none */
+	char *username; /* NULL when none (Redis 6 ACL user) */
+	char *password; /* NULL when none; %XX-decoded */
 	int db;
 };
+#define STORE_URL_MAX 1024
+#define STORE_DB_MAX 65535
 int store_url_parse(const char *url, struct store_url *out, struct err *e);
 void store_url_release(struct store_url *u);
 
 struct store *store_new(const char *redis_url, long timeout_ms, struct err *e);
 void store_free(struct store *st);
+/* "HOST:PORT" or "unix:PATH" (no credentials), for logs; borrowed. */
+const char *store_address(const struct store *st);
 int store_ping(struct store *st, struct err *e);
 
 /* ---- reads for the API (each one Redis round trip) ---- */
@@ -44,19 +50,69 @@ int store_status_get(struct store *st, json_t **out, struct err *e);
 int store_vm_latest_get(struct store *st, const char *vm, json_t **out, struct err *e);
 /* One dump by id (any state); ERR_NOT_FOUND. */
 int store_dump_get(struct store *st, const char *dump_id, json_t **out, struct err *e);
-/* The inventory: array of VM objects (name, host, service, uuid, state, memory_bytes...),
- * sorted by name. */
+/* The inventory: array of VM objects (name, host, service, uuid, state, memory_bytes,
+ * reachable...), sorted by name, each with "latest": the VM's current or latest dump
+ * or null (HGETALL memdump:vms and memdump:latest in one round trip). */
 int store_inventory_get(struct store *st, json_t **out, struct err *e);
 /* Inventory entries for the given VM names (one HMGET): object name -> VM object
  * (missing names are absent). */
 int store_inventory_lookup(struct store *st, const char *const *names, size_t n, json_t **out,
-			   struct err *e);
+                           struct err *e);
 
 /* ---- writes by the API ---- */
 
-/* Record dumps just queued by a trigger (array of dump objects) and the trigger
- * summary (object), in one MULTI/EXEC round trip. */
+/* Record dumps just queued by a trigger (array of dump objects, each with dump_id
+ * and vm) and the trigger summary (object, or NULL), atomically in one round trip
+ * (a Lua script). A dump the poller already stored is left alone (the poller's copy
+ * is newer); a VM's latest entry is replaced only by a dump created no earlier. */
 int store_trigger_record(struct store *st, const json_t *dumps, const json_t *trigger,
-			 struct err *e);
+                         struct err *e);
+
+/* ---- the poller (docs/poller.md) ---- */
+
+/*
+ * The lease memdump:lease makes one poller the active one. store_lease_hold
+ * renews it when id holds it, else takes it when free (SET NX PX), atomically
+ * (Lua); *held says whether id holds it now. store_lease_release deletes it
+ * only when id holds it.
+ */
+int store_lease_hold(struct store *st, const char *id, long ttl_ms, bool *held, struct err *e);
+int store_lease_release(struct store *st, const char *id, struct err *e);
+
+/*
+ * One poll cycle: store_cycle_begin WATCHes memdump:active, memdump:latest and
+ * memdump:lease on this connection and reads what the merge needs (all new
+ * objects): active (dump_id -> dump), latest (vm -> dump), vms (name -> VM),
+ * health (url -> health). store_cycle_commit then applies the writes in one
+ * MULTI/EXEC; it fails with ERR_CONFLICT (and writes nothing) when a watched key
+ * changed since begin (an API trigger, another poller took the lease) or the
+ * connection was reopened in between: the caller redoes the cycle.
+ */
+struct store_snapshot {
+	json_t *active;
+	json_t *latest;
+	json_t *vms;
+	json_t *health;
+};
+int store_cycle_begin(struct store *st, struct store_snapshot *snap, struct err *e);
+void store_snapshot_release(struct store_snapshot *snap);
+
+/* A cycle's writes (all borrowed; NULL members are skipped). */
+struct store_cycle_write {
+	json_t *active_set; /* object dump_id -> dump: HSET memdump:active */
+	json_t *active_del; /* array of dump_id: HDEL memdump:active */
+	/* array of {"dump":obj, "ttl_s":n (0: no TTL), "only_if_new":bool}:
+	 * SET memdump:dump:{id} [EX n] [NX] */
+	json_t *dumps;
+	json_t *latest_set; /* object vm -> dump: HSET memdump:latest */
+	json_t *vms_set;    /* object name -> VM: HSET memdump:vms */
+	json_t *vms_del;    /* array of names: HDEL memdump:vms */
+	json_t *health_set; /* object url -> health: HSET memdump:health */
+	json_t *health_del; /* array of urls: HDEL memdump:health */
+	json_t *events;     /* array of event objects: PUBLISH memdump:events */
+	json_t *poller;     /* memdump:poller, with EX poller_ttl_s */
+	long poller_ttl_s;
+};
+int store_cycle_commit(struct store *st, const struct store_cycle_write *w, struct err *e);
 
 #endif
