@@ -1,0 +1,591 @@
+/*
+ * handlers: see handlers.h. Each endpoint validates its input (route, query,
+ * trigger), then talks to its dependencies, then maps their errors: Redis down
+ * -> 503 redis_unavailable, InfluxDB down -> 503 influx_unavailable, memdumpd
+ * down -> 503 service_unavailable, garbage from any of them -> 502 bad_gateway.
+ * Design notes for download: the worker answers with X-Accel-Redirect to the
+ * internal nginx location named by the trusted fastcgi_param
+ * MEMDUMP_ACCEL_PREFIX, plus private headers nginx reads ($upstream_http_*) and
+ * never forwards: the owning memdumpd's URL and its Authorization value.
+ */
+#include "handlers.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dump.h"
+#include "history.h"
+#include "influx.h"
+#include "json_util.h"
+#include "log.h"
+#include "query.h"
+#include "redis_store.h"
+#include "route.h"
+#include "service_client.h"
+#include "trigger.h"
+#include "xmalloc.h"
+
+#define API_REDIS_TIMEOUT_MS 2000
+#define API_INFLUX_TIMEOUT_MS 10000
+
+struct api_ctx {
+	const struct config *cfg;
+	struct store *store;
+	struct influx *influx;
+	struct svc **svcs;
+	size_t n_svcs;
+	char *auth; /* "Bearer TOKEN" for memdumpd, or NULL */
+};
+
+struct api_ctx *api_ctx_new(const struct config *cfg, struct err *e)
+{
+	struct api_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	const char *const *urls;
+	long svc_ms = (long)config_num(cfg, CFG_SERVICE_TIMEOUT) * 1000;
+
+	ctx->cfg = cfg;
+	ctx->store = store_new(config_str(cfg, CFG_REDIS_URL), API_REDIS_TIMEOUT_MS, e);
+	if (ctx->store == NULL)
+		goto fail;
+	ctx->influx = influx_new(config_str(cfg, CFG_INFLUX_URL), config_str(cfg, CFG_INFLUX_DB),
+	                         config_str(cfg, CFG_INFLUX_TOKEN), API_INFLUX_TIMEOUT_MS);
+	urls = config_service_urls(cfg, &ctx->n_svcs);
+	ctx->svcs = xcalloc(ctx->n_svcs ? ctx->n_svcs : 1, sizeof(*ctx->svcs));
+	for (size_t i = 0; i < ctx->n_svcs; i++)
+		ctx->svcs[i] = svc_new(urls[i], config_str(cfg, CFG_SERVICE_TOKEN), svc_ms);
+	if (config_is_set(cfg, CFG_SERVICE_TOKEN))
+		ctx->auth = xasprintf("Bearer %s", config_str(cfg, CFG_SERVICE_TOKEN));
+	return ctx;
+fail:
+	api_ctx_free(ctx);
+	return NULL;
+}
+
+void api_ctx_free(struct api_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	store_free(ctx->store);
+	influx_free(ctx->influx);
+	for (size_t i = 0; i < ctx->n_svcs; i++)
+		svc_free(ctx->svcs[i]);
+	free(ctx->svcs);
+	if (ctx->auth != NULL) {
+		explicit_bzero(ctx->auth, strlen(ctx->auth));
+		free(ctx->auth);
+	}
+	free(ctx);
+}
+
+static long long api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The memdumpd client for a service URL we are configured with; NULL otherwise
+ * (a URL in Redis that is not in our configuration is never called). */
+static struct svc *api_svc(struct api_ctx *ctx, const char *url)
+{
+	for (size_t i = 0; url != NULL && i < ctx->n_svcs; i++)
+		if (strcmp(svc_url(ctx->svcs[i]), url) == 0)
+			return ctx->svcs[i];
+	return NULL;
+}
+
+/* Map a dependency failure to 503/502 naming it. */
+static void api_dep_error(struct exch_resp *r, const char *dep_code, const struct err *e)
+{
+	if (e->code == ERR_PROTOCOL || e->code == ERR_TOO_LARGE)
+		exch_resp_error(r, 502, "bad_gateway", "%s", e->msg);
+	else
+		exch_resp_error(r, 503, dep_code, "%s", e->msg);
+	log_warn("dependency_error", "code=%s msg=%s", dep_code, log_q(e->msg));
+}
+
+static void api_store_error(struct exch_resp *r, const struct err *e)
+{
+	api_dep_error(r, "redis_unavailable", e);
+}
+
+static void api_influx_error(struct exch_resp *r, const struct err *e)
+{
+	/* InfluxDB refusing our (validated) query is its fault or ours: 502 */
+	if (e->code == ERR_INVALID) {
+		exch_resp_error(r, 502, "bad_gateway", "InfluxDB refused the query: %s", e->msg);
+		log_warn("influx_refused", "msg=%s", log_q(e->msg));
+		return;
+	}
+	api_dep_error(r, "influx_unavailable", e);
+}
+
+static int api_query(const struct exch_req *q, const char *const *keys, struct query *out,
+                     struct exch_resp *r)
+{
+	struct err e;
+
+	if (query_parse(q->query, keys, out, &e) < 0) {
+		exch_resp_error(r, 400, "invalid_query", "%s", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- POST /trigger ---------------------------------------------------------------- */
+
+static const char *api_refusal_code(enum err_code c)
+{
+	switch (c) {
+	case ERR_NOT_FOUND:
+		return "vm_not_found";
+	case ERR_CONFLICT:
+		return "dump_in_progress";
+	case ERR_NO_SPACE:
+		return "insufficient_storage";
+	case ERR_INVALID:
+	case ERR_UNSUPPORTED:
+		return "invalid_field";
+	case ERR_PROTOCOL:
+	case ERR_TOO_LARGE:
+		return "bad_gateway";
+	default:
+		return "service_unavailable";
+	}
+}
+
+static json_t *api_refused(const char *vm, const char *code, const char *msg, const char *dump_id)
+{
+	json_t *o = json_object(), *err = json_object();
+
+	json_object_set_new(o, "vm", json_string(vm));
+	json_object_set_new(o, "status", json_string("refused"));
+	json_object_set_new(err, "code", json_string(code));
+	json_object_set_new(err, "message", json_string(msg));
+	if (dump_id != NULL)
+		json_object_set_new(err, "dump_id", json_string(dump_id));
+	json_object_set_new(o, "error", err);
+	return o;
+}
+
+static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
+{
+	struct trigger_req t;
+	struct err e;
+	json_t *inv = NULL, *results = json_array(), *dumps = json_array(), *summary, *names;
+	bool down[CONFIG_URLS_MAX] = {false};
+	size_t accepted = 0;
+	char now[32];
+
+	if (exch_require_json_same_origin(q, r) < 0)
+		goto out_noreq;
+	if (q->body_too_large) {
+		exch_resp_error(r, 413, "payload_too_large", "request body larger than %u bytes",
+		                EXCH_BODY_MAX);
+		goto out_noreq;
+	}
+	switch (trigger_parse(q->body ? q->body : "", q->body_len, &t, &e)) {
+	case TRIGGER_OK:
+		break;
+	case TRIGGER_BAD_JSON:
+		exch_resp_error(r, 400, "invalid_json", "%s", e.msg);
+		goto out_noreq;
+	case TRIGGER_TOO_LARGE:
+		exch_resp_error(r, 413, "payload_too_large", "%s", e.msg);
+		goto out_noreq;
+	case TRIGGER_BAD_FIELD:
+		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
+		goto out_noreq;
+	}
+	if (store_inventory_lookup(ctx->store, (const char *const *)t.vms, t.n, &inv, &e) < 0) {
+		api_store_error(r, &e);
+		goto out;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		const char *vm = t.vms[i];
+		const char *url = jsonu_str(json_object_get(inv, vm), "service");
+		struct svc *s = api_svc(ctx, url);
+		json_t *dump = NULL, *o;
+		char *conflict = NULL;
+		size_t si = 0;
+
+		if (json_object_get(inv, vm) == NULL) {
+			json_array_append_new(
+			    results, api_refused(vm, "vm_not_found",
+			                         "no memdumpd reports a VM of this name", NULL));
+			continue;
+		}
+		if (s == NULL) {
+			json_array_append_new(
+			    results,
+			    api_refused(vm, "service_unavailable",
+			                "the VM's memdumpd is not in MEMDUMP_SERVICE_URL", NULL));
+			continue;
+		}
+		while (ctx->svcs[si] != s)
+			si++;
+		if (down[si]) {
+			json_array_append_new(
+			    results, api_refused(vm, "service_unavailable",
+			                         "the VM's memdumpd did not answer", NULL));
+			continue;
+		}
+		if (svc_dump_create(s, vm, t.format, &dump, &conflict, &e) < 0) {
+			if (e.code == ERR_UNAVAILABLE || e.code == ERR_TIMEOUT)
+				down[si] = true;
+			json_array_append_new(
+			    results, api_refused(vm, api_refusal_code(e.code), e.msg, conflict));
+			log_info("trigger_refused", "vm=%s code=%s msg=%s", log_q(vm),
+			         api_refusal_code(e.code), log_q(e.msg));
+			free(conflict);
+			continue;
+		}
+		json_object_set_new(dump, "service", json_string(svc_url(s)));
+		o = json_object();
+		json_object_set_new(o, "vm", json_string(vm));
+		json_object_set_new(o, "status", json_string("accepted"));
+		json_object_set(o, "dump_id", json_object_get(dump, "dump_id"));
+		json_object_set(o, "state", json_object_get(dump, "state"));
+		json_object_set(o, "host", json_object_get(dump, "host"));
+		json_object_set(o, "dump", dump);
+		json_array_append_new(results, o);
+		json_array_append_new(dumps, dump);
+		accepted++;
+		log_info("trigger_accepted", "vm=%s dump_id=%s", log_q(vm),
+		         log_q(jsonu_str(dump, "dump_id")));
+	}
+	jsonu_time_format(api_now_ms(), now);
+	names = json_array();
+	for (size_t i = 0; i < t.n; i++)
+		json_array_append_new(names, json_string(t.vms[i]));
+	summary = json_pack("{s:s, s:o, s:I, s:I}", "at", now, "vms", names, "accepted",
+	                    (json_int_t)accepted, "refused", (json_int_t)(t.n - accepted));
+	/* memdumpd holds the truth now; if Redis is down the poller catches up */
+	if (store_trigger_record(ctx->store, dumps, summary, &e) < 0)
+		log_warn("trigger_record_failed", "msg=%s", log_q(e.msg));
+	json_object_set_new(summary, "requested", json_integer((json_int_t)t.n));
+	json_object_set(summary, "results", results);
+	exch_resp_json(r, 202, summary);
+	r->no_store = true;
+out:
+	trigger_req_release(&t);
+out_noreq:
+	json_decref(inv);
+	json_decref(results);
+	json_decref(dumps);
+}
+
+/* ---- GET /status, /status/{vm}, /vms ------------------------------------------------ */
+
+static void api_status(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
+{
+	struct query qs;
+	struct err e;
+	json_t *st;
+	char now[32];
+
+	if (api_query(q, NULL, &qs, r) < 0)
+		return;
+	query_release(&qs);
+	if (store_status_get(ctx->store, &st, &e) < 0) {
+		api_store_error(r, &e);
+		return;
+	}
+	jsonu_time_format(api_now_ms(), now);
+	json_object_set_new(st, "generated_at", json_string(now));
+	json_object_set_new(
+	    st, "active_count",
+	    json_integer((json_int_t)json_array_size(json_object_get(st, "active"))));
+	exch_resp_json(r, 200, st);
+	r->no_store = true;
+}
+
+static void api_status_vm(struct api_ctx *ctx, const struct exch_req *q, const char *vm,
+                          struct exch_resp *r)
+{
+	struct query qs;
+	struct err e;
+	json_t *dump;
+
+	if (api_query(q, NULL, &qs, r) < 0)
+		return;
+	query_release(&qs);
+	if (dump_vm_name_check(vm, strlen(vm), &e) < 0) {
+		exch_resp_error(r, 422, "invalid_field", "VM name: %s", e.msg);
+		return;
+	}
+	if (store_vm_latest_get(ctx->store, vm, &dump, &e) < 0) {
+		if (e.code == ERR_NOT_FOUND)
+			exch_resp_error(r, 404, "not_found", "no dump is known for VM '%.128s'",
+			                vm);
+		else
+			api_store_error(r, &e);
+		return;
+	}
+	exch_resp_json(r, 200, json_pack("{s:s, s:o}", "vm", vm, "dump", dump));
+	r->no_store = true;
+}
+
+static void api_vms(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
+{
+	struct query qs;
+	struct err e;
+	json_t *vms, *st = NULL, *down = json_array(), *h;
+	size_t i;
+
+	if (api_query(q, NULL, &qs, r) < 0)
+		goto out;
+	query_release(&qs);
+	if (store_inventory_get(ctx->store, &vms, &e) < 0) {
+		api_store_error(r, &e);
+		goto out;
+	}
+	if (store_status_get(ctx->store, &st, &e) == 0) {
+		json_array_foreach(json_object_get(st, "services"), i, h) {
+			if (json_is_false(json_object_get(h, "reachable")) &&
+			    jsonu_str(h, "service") != NULL)
+				json_array_append(down, json_object_get(h, "service"));
+		}
+	}
+	exch_resp_json(r, 200,
+	               json_pack("{s:o, s:I, s:O}", "vms", vms, "count",
+	                         (json_int_t)json_array_size(vms), "services_down", down));
+	r->no_store = true;
+out:
+	json_decref(st);
+	json_decref(down);
+}
+
+/* ---- GET /records, /stats ----------------------------------------------------------- */
+
+static void api_records(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
+{
+	struct history_filter f;
+	struct query qs;
+	struct err e;
+	json_t *rows = NULL, *count = NULL;
+	char *ql = NULL, *cql = NULL;
+
+	if (api_query(q, history_records_keys, &qs, r) < 0)
+		return;
+	if (history_filter_parse(&qs, api_now_ms(), &f, &e) < 0) {
+		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
+		goto out_q;
+	}
+	ql = history_records_ql(&f);
+	cql = history_count_ql(&f);
+	if (influx_query(ctx->influx, ql, &rows, &e) < 0 ||
+	    influx_query(ctx->influx, cql, &count, &e) < 0) {
+		api_influx_error(r, &e);
+		goto out;
+	}
+	exch_resp_json(r, 200,
+	               json_pack("{s:o, s:I, s:I, s:I}", "records",
+	                         history_records_from_series(rows), "total",
+	                         (json_int_t)history_count_from_series(count), "limit",
+	                         (json_int_t)f.limit, "offset", (json_int_t)f.offset));
+	r->no_store = true;
+out:
+	free(ql);
+	free(cql);
+	json_decref(rows);
+	json_decref(count);
+	history_filter_release(&f);
+out_q:
+	query_release(&qs);
+}
+
+static void api_stats(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
+{
+	struct history_filter f;
+	struct query qs;
+	struct err e;
+	json_t *series[HS__MAX] = {NULL};
+	long long now = api_now_ms();
+
+	if (api_query(q, history_stats_keys, &qs, r) < 0)
+		return;
+	if (history_filter_parse(&qs, now, &f, &e) < 0) {
+		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
+		goto out_q;
+	}
+	for (int i = 0; i < HS__MAX; i++) {
+		char *ql = history_stats_ql((enum history_stat)i, &f, now);
+		int rc = influx_query(ctx->influx, ql, &series[i], &e);
+
+		free(ql);
+		if (rc < 0) {
+			api_influx_error(r, &e);
+			goto out;
+		}
+	}
+	exch_resp_json(r, 200, history_stats_build(series, &f, now));
+	r->no_store = true;
+out:
+	for (int i = 0; i < HS__MAX; i++)
+		json_decref(series[i]);
+	history_filter_release(&f);
+out_q:
+	query_release(&qs);
+}
+
+/* ---- DELETE /dumps/{id}, GET /dumps/{id}/download ----------------------------------- */
+
+/* Look the dump up and find its memdumpd; fills r and returns NULL on failure. */
+static struct svc *api_dump_owner(struct api_ctx *ctx, const char *id, json_t **dump,
+                                  struct exch_resp *r)
+{
+	struct err e;
+	struct svc *s;
+
+	*dump = NULL;
+	if (dump_id_check(id, &e) < 0) {
+		exch_resp_error(r, 404, "not_found", "no dump with this id (%s)", e.msg);
+		return NULL;
+	}
+	if (store_dump_get(ctx->store, id, dump, &e) < 0) {
+		if (e.code == ERR_NOT_FOUND)
+			exch_resp_error(r, 404, "not_found", "no dump with id %s", id);
+		else
+			api_store_error(r, &e);
+		return NULL;
+	}
+	s = api_svc(ctx, jsonu_str(*dump, "service"));
+	if (s == NULL) {
+		exch_resp_error(r, 503, "service_unavailable",
+		                "the memdumpd that owns dump %s is not configured here", id);
+		json_decref(*dump);
+		*dump = NULL;
+	}
+	return s;
+}
+
+static void api_cancel(struct api_ctx *ctx, const struct exch_req *q, const char *id,
+                       struct exch_resp *r)
+{
+	struct svc *s;
+	json_t *dump, *cancelled = NULL;
+	struct err e;
+
+	if (exch_require_json_same_origin(q, r) < 0)
+		return;
+	if ((s = api_dump_owner(ctx, id, &dump, r)) == NULL)
+		return;
+	if (svc_dump_cancel(s, id, &cancelled, &e) < 0) {
+		if (e.code == ERR_CONFLICT)
+			exch_resp_error(r, 409, "conflict", "%s", e.msg);
+		else if (e.code == ERR_NOT_FOUND)
+			exch_resp_error(r, 404, "not_found", "%s", e.msg);
+		else
+			api_dep_error(r, "service_unavailable", &e);
+		goto out;
+	}
+	json_object_set_new(cancelled, "service", json_string(svc_url(s)));
+	log_info("dump_cancel", "dump_id=%s", id);
+	exch_resp_json(r, 200, json_pack("{s:o}", "dump", cancelled));
+	r->no_store = true;
+out:
+	json_decref(dump);
+}
+
+static void api_download(struct api_ctx *ctx, const struct exch_req *q, const char *id,
+                         struct exch_resp *r)
+{
+	char comp[DUMP_VM_NAME_MAX + 1], *v;
+	const char *vm, *sha, *state, *fmt;
+	enum dump_format f = DUMP_FMT_ELF;
+	struct svc *s;
+	json_t *dump;
+
+	if (q->accel_prefix == NULL || q->accel_prefix[0] != '/') {
+		exch_resp_error(r, 501, "not_implemented",
+		                "downloads need the web server's X-Accel-Redirect location "
+		                "(fastcgi_param MEMDUMP_ACCEL_PREFIX)");
+		return;
+	}
+	if ((s = api_dump_owner(ctx, id, &dump, r)) == NULL)
+		return;
+	state = jsonu_str(dump, "state");
+	vm = jsonu_str(dump, "vm");
+	sha = jsonu_str(dump, "sha256");
+	if (state == NULL || strcmp(state, "completed") != 0) {
+		exch_resp_error(r, 409, "conflict",
+		                "dump %s is %s, not completed: nothing to download", id,
+		                state ? state : "in an unknown state");
+		goto out;
+	}
+	if (vm == NULL || dump_vm_name_check(vm, strlen(vm), NULL) < 0 || sha == NULL ||
+	    strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64) {
+		exch_resp_error(r, 502, "bad_gateway",
+		                "dump %s in Redis lacks a valid vm or sha256", id);
+		goto out;
+	}
+	fmt = jsonu_str(dump, "format");
+	if (fmt != NULL)
+		dump_format_parse(fmt, &f, NULL);
+	dump_vm_path_component(vm, comp);
+	r->status = 200;
+	r->no_store = true;
+	v = xasprintf("%s%s", q->accel_prefix, id);
+	exch_resp_header(r, "X-Accel-Redirect", v);
+	free(v);
+	v = xasprintf("attachment; filename=\"%s-%s%s\"", comp, id, dump_format_ext(f));
+	exch_resp_header(r, "Content-Disposition", v);
+	free(v);
+	exch_resp_header(r, "X-Dump-SHA256", sha);
+	exch_resp_header(r, "X-Memdump-Service", svc_url(s));
+	if (ctx->auth != NULL)
+		exch_resp_header(r, "X-Memdump-Authorization", ctx->auth);
+	log_info("dump_download", "dump_id=%s vm=%s", id, log_q(vm));
+out:
+	json_decref(dump);
+}
+
+void api_handle(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
+{
+	struct route rt;
+
+	switch (route_match(q->method, q->path, &rt)) {
+	case ROUTE_NOT_FOUND:
+		exch_resp_error(r, 404, "not_found", "no such API path (see docs/api.md)");
+		return;
+	case ROUTE_BAD_METHOD:
+		exch_resp_error(r, 405, "method_not_allowed", "this path answers %s only",
+		                rt.allow);
+		exch_resp_header(r, "Allow", rt.allow);
+		return;
+	case ROUTE_OK:
+		break;
+	}
+	switch (rt.id) {
+	case ROUTE_TRIGGER:
+		api_trigger(ctx, q, r);
+		break;
+	case ROUTE_STATUS:
+		api_status(ctx, q, r);
+		break;
+	case ROUTE_STATUS_VM:
+		api_status_vm(ctx, q, rt.arg, r);
+		break;
+	case ROUTE_RECORDS:
+		api_records(ctx, q, r);
+		break;
+	case ROUTE_STATS:
+		api_stats(ctx, q, r);
+		break;
+	case ROUTE_VMS:
+		api_vms(ctx, q, r);
+		break;
+	case ROUTE_DUMP:
+		api_cancel(ctx, q, rt.arg, r);
+		break;
+	case ROUTE_DUMP_DOWNLOAD:
+		api_download(ctx, q, rt.arg, r);
+		break;
+	case ROUTE__MAX:
+		exch_resp_error(r, 500, "internal", "unrouted request");
+		break;
+	}
+}
