@@ -1,0 +1,210 @@
+/*
+ * journal: one atomically replaced JSON file per dump (see journal.h). The record
+ * format is job_to_json(); reading goes through job_from_json(), which treats the
+ * file as untrusted. Files larger than JOB_RECORD_MAX are refused unread.
+ */
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json_util.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct journal {
+	char *dir;
+};
+
+int journal_mkdir(const char *path, struct err *e)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
+	if (lstat(path, &st) < 0)
+		return err_set(e, ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return err_set(e, ERR_IO, "%s exists and is not a folder", path);
+	return 0;
+}
+
+int journal_file_replace(const char *dir, const char *name, const char *data, size_t len,
+                         struct err *e)
+{
+	char *tmp = xasprintf("%s/.%s.tmp", dir, name);
+	char *dst = xasprintf("%s/%s", dir, name);
+	int fd = -1, dfd, rc = -1;
+	size_t off = 0;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		err_set(e, ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		err_set(e, ERR_IO, "fsync %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, dst) < 0) {
+		err_set(e, ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) < 0)
+			log_warn("fsync_dir", "dir=%s errno=%d", log_q(dir), errno);
+		close(dfd);
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	free(dst);
+	return rc;
+}
+
+struct journal *journal_open(const char *dump_dir, struct err *e)
+{
+	char *top = xasprintf("%s/.memdumpd", dump_dir);
+	char *dir = xasprintf("%s/journal", top);
+	struct journal *jn = NULL;
+
+	if (journal_mkdir(top, e) < 0 || journal_mkdir(dir, e) < 0) {
+		free(dir);
+		goto out;
+	}
+	jn = xcalloc(1, sizeof(*jn));
+	jn->dir = dir;
+out:
+	free(top);
+	return jn;
+}
+
+void journal_free(struct journal *jn)
+{
+	if (jn == NULL)
+		return;
+	free(jn->dir);
+	free(jn);
+}
+
+int journal_write(struct journal *jn, const struct job *j, struct err *e)
+{
+	json_t *o = job_to_json(j);
+	char *text = jsonu_dump(o);
+	char name[DUMP_ID_SIZE + 8];
+	int rc;
+
+	snprintf(name, sizeof(name), "%s.json", j->id);
+	rc = journal_file_replace(jn->dir, name, text, strlen(text), e);
+	free(text);
+	json_decref(o);
+	return rc;
+}
+
+void journal_remove(struct journal *jn, const char *id)
+{
+	char *p = xasprintf("%s/%s.json", jn->dir, id);
+
+	if (unlink(p) < 0 && errno != ENOENT)
+		log_warn("journal_remove", "path=%s errno=%d", log_q(p), errno);
+	free(p);
+}
+
+/* Read a whole small file (at most max bytes); new buffer or NULL with e. */
+static char *journal_read(const char *path, size_t max, size_t *len, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n;
+
+	if (fd < 0) {
+		err_set(e, ERR_IO, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		err_set(e, ERR_TOO_LARGE, "not a regular file of at most %zu bytes", max);
+		goto out;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	n = read(fd, buf, (size_t)st.st_size);
+	if (n != st.st_size) {
+		err_set(e, ERR_IO, "short read");
+		free(buf);
+		buf = NULL;
+		goto out;
+	}
+	buf[n] = '\0';
+	*len = (size_t)n;
+out:
+	close(fd);
+	return buf;
+}
+
+int journal_load(struct journal *jn, void (*cb)(struct job *j, void *arg), void *arg)
+{
+	DIR *d = opendir(jn->dir);
+	struct dirent *de;
+	int count = 0;
+
+	if (d == NULL) {
+		log_error("journal_open", "dir=%s errno=%d", log_q(jn->dir), errno);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t nl = strlen(de->d_name), len = 0;
+		char *path, *buf;
+		struct job *j = NULL;
+		struct err e = {0};
+
+		if (nl != DUMP_ID_LEN + 5 || strcmp(de->d_name + DUMP_ID_LEN, ".json") != 0)
+			continue;
+		path = xasprintf("%s/%s", jn->dir, de->d_name);
+		buf = journal_read(path, JOB_RECORD_MAX, &len, &e);
+		if (buf != NULL)
+			j = job_from_json(buf, len, &e);
+		if (j != NULL && strncmp(j->id, de->d_name, DUMP_ID_LEN) != 0) {
+			err_set(&e, ERR_INVALID, "dump_id does not match the file name");
+			job_free(j);
+			j = NULL;
+		}
+		if (j == NULL) {
+			char *bad = xasprintf("%s.bad", path);
+
+			log_error("journal_bad_record", "path=%s error=%s", log_q(path),
+			          log_q(e.msg));
+			if (rename(path, bad) < 0)
+				log_warn("journal_rename", "errno=%d", errno);
+			free(bad);
+		} else {
+			cb(j, arg);
+			count++;
+		}
+		free(buf);
+		free(path);
+	}
+	closedir(d);
+	return count;
+}

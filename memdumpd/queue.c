@@ -1,0 +1,675 @@
+/*
+ * queue: jobs, scheduler, workers and the progress monitor (see queue.h).
+ * DESIGN: entries live in an array in creation order. A state change happens
+ * under q->lock and is journalled there, so what a client sees is on disk. A
+ * worker owns its stream; the monitor and cancel reach it only through
+ * entry->st under the lock, and the worker clears entry->st before freeing it.
+ * Cancelling a running dump closes its FIFO; the worker then records the final
+ * state (cancelled, or failed with the reason for timeouts and shutdown).
+ * THREADS: callers (HTTP threads), one detached worker per running dump, one
+ * monitor thread. q->cond is broadcast whenever a dump finishes.
+ */
+#include "queue.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "log.h"
+#include "stream.h"
+#include "xmalloc.h"
+
+#define QUEUE_MONITOR_MS 500
+#define QUEUE_CANCEL_WAIT_S 15
+
+struct queue;
+
+struct entry {
+	struct queue *q; /* borrowed: the owner */
+	struct job *job;
+	struct stream *st; /* while the worker streams */
+	bool cancel;
+	enum dump_state cancel_state; /* DUMP_CANCELLED or DUMP_FAILED */
+	char *cancel_reason;          /* error text for the final state */
+	unsigned long long processed; /* from libvirt's job stats */
+};
+
+struct queue {
+	char *dump_dir;
+	char *host;
+	int max_concurrent;
+	int max_wait_s;
+	unsigned long long reserve_bytes;
+	struct virt *virt;
+	struct journal *journal;
+	struct spool *spool;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct entry **v;
+	size_t n, cap;
+	int running;
+	int workers;
+	bool stopping;
+	pthread_t monitor;
+};
+
+static long long queue_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void entry_free(struct entry *en)
+{
+	if (en == NULL)
+		return;
+	job_free(en->job);
+	free(en->cancel_reason);
+	free(en);
+}
+
+/* DUMP_DIR/<vm>/.<id>.fifo next to the final file. */
+static char *queue_fifo_path(const struct job *j)
+{
+	const char *slash = strrchr(j->path, '/');
+	int dirlen = slash != NULL ? (int)(slash - j->path) : 0;
+
+	return xasprintf("%.*s/.%s.fifo", dirlen, j->path, j->id);
+}
+
+static struct entry *queue_find(struct queue *q, const char *id)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (strcmp(q->v[i]->job->id, id) == 0)
+			return q->v[i];
+	return NULL;
+}
+
+static struct entry *queue_active_for(struct queue *q, const char *vm)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (!dump_state_is_final(q->v[i]->job->state) && strcmp(q->v[i]->job->vm, vm) == 0)
+			return q->v[i];
+	return NULL;
+}
+
+static void queue_append(struct queue *q, struct entry *en)
+{
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 64;
+		q->v = xrealloc(q->v, q->cap * sizeof(*q->v));
+	}
+	q->v[q->n++] = en;
+}
+
+/* With the lock: journal a job; a failure is logged (the state still changes). */
+static void queue_journal(struct queue *q, const struct job *j)
+{
+	struct err e = {0};
+
+	if (journal_write(q->journal, j, &e) < 0)
+		log_error("journal_write_failed", "id=%s error=%s", j->id, log_q(e.msg));
+}
+
+/* With the lock: drop the oldest finished entries beyond the cap. */
+static void queue_prune(struct queue *q)
+{
+	size_t finished = 0, i, w;
+
+	for (i = 0; i < q->n; i++)
+		finished += dump_state_is_final(q->v[i]->job->state);
+	for (i = 0, w = 0; i < q->n; i++) {
+		struct entry *en = q->v[i];
+
+		if (finished > QUEUE_FINISHED_MAX && dump_state_is_final(en->job->state)) {
+			journal_remove(q->journal, en->job->id);
+			entry_free(en);
+			finished--;
+			continue;
+		}
+		q->v[w++] = en;
+	}
+	q->n = w;
+}
+
+/* With the lock: a job reached a final state; journal, spool, wake waiters. */
+static void queue_finished(struct queue *q, struct job *j)
+{
+	struct err e = {0};
+
+	if (j->finished_ms == 0)
+		j->finished_ms = queue_now_ms();
+	j->rate_bps = -1;
+	j->eta_s = -1;
+	if (j->state == DUMP_COMPLETED)
+		j->progress = 100;
+	queue_journal(q, j);
+	if (spool_add(q->spool, j, &e) < 0)
+		log_error("spool_add_failed", "id=%s error=%s", j->id, log_q(e.msg));
+	log_info("dump_finished", "id=%s vm=%s state=%s bytes=%llu sha256=%s error=%s", j->id,
+	         log_q(j->vm), dump_state_name(j->state), j->bytes_written,
+	         j->sha256[0] ? j->sha256 : "-", log_q(j->error));
+	pthread_cond_broadcast(&q->cond);
+	queue_prune(q);
+}
+
+static void queue_schedule(struct queue *q);
+
+/* Create the VM's folder (0700) under DUMP_DIR. */
+static int queue_vm_dir(const char *path, struct err *e)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int rc = 0;
+
+	if (slash != NULL)
+		*slash = '\0';
+	rc = journal_mkdir(dir, e);
+	free(dir);
+	return rc;
+}
+
+static void *queue_worker(void *arg)
+{
+	struct entry *en = arg;
+	struct queue *q = en->q;
+	struct stream *st = NULL;
+	struct err e = {0}, se = {0};
+	char *vm, *path, *fifo, sha[65] = "";
+	enum dump_format fmt;
+	unsigned long long size = 0;
+	int rc = -1, src = -1;
+
+	pthread_mutex_lock(&q->lock);
+	vm = xstrdup(en->job->vm);
+	path = xstrdup(en->job->path);
+	fifo = queue_fifo_path(en->job);
+	fmt = en->job->format;
+	pthread_mutex_unlock(&q->lock);
+
+	if (queue_vm_dir(path, &e) == 0)
+		st = stream_new(fifo, path, &e);
+	if (st != NULL) {
+		pthread_mutex_lock(&q->lock);
+		en->st = st;
+		if (en->cancel)
+			stream_cancel(st);
+		pthread_mutex_unlock(&q->lock);
+		log_info("dump_started", "id=%s vm=%s format=%s", en->job->id, log_q(vm),
+		         dump_format_name(fmt));
+		rc = virt_dump(q->virt, vm, fifo, fmt, &e);
+		stream_dump_returned(st);
+		src = stream_wait(st, sha, &size, &se);
+		if (rc == 0 && src == 0 && stream_commit(st, &se) < 0)
+			src = -1;
+	}
+
+	pthread_mutex_lock(&q->lock);
+	en->st = NULL;
+	pthread_mutex_unlock(&q->lock);
+	stream_free(st); /* removes the FIFO and, unless committed, PATH.part */
+
+	pthread_mutex_lock(&q->lock);
+	struct job *j = en->job;
+	if (st != NULL)
+		j->bytes_written = size > 0 ? size : j->bytes_written;
+	if (en->cancel) {
+		j->state = en->cancel_state;
+		job_set_error(j, en->cancel_reason);
+	} else if (st == NULL) {
+		j->state = DUMP_FAILED;
+		job_set_error(j, e.msg);
+	} else if (rc < 0) {
+		j->state = DUMP_FAILED;
+		job_set_error(j, e.msg);
+	} else if (src < 0) {
+		j->state = DUMP_FAILED;
+		job_set_error(j, se.msg);
+	} else {
+		j->state = DUMP_COMPLETED;
+		j->size_bytes = (long long)size;
+		j->bytes_written = size;
+		memcpy(j->sha256, sha, sizeof(sha));
+	}
+	q->running--;
+	queue_finished(q, j);
+	q->workers--;
+	queue_schedule(q);
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	free(vm);
+	free(path);
+	free(fifo);
+	return NULL;
+}
+
+/* With the lock: start queued dumps while there is room. */
+static void queue_schedule(struct queue *q)
+{
+	for (size_t i = 0; i < q->n && !q->stopping && q->running < q->max_concurrent; i++) {
+		struct entry *en = q->v[i];
+		pthread_t t;
+		pthread_attr_t attr;
+
+		if (en->job->state != DUMP_QUEUED)
+			continue;
+		en->job->state = DUMP_RUNNING;
+		en->job->started_ms = queue_now_ms();
+		en->job->progress = 0;
+		queue_journal(q, en->job);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, queue_worker, en) != 0) {
+			en->job->state = DUMP_FAILED;
+			job_set_error(en->job, "memdumpd could not start a worker thread");
+			queue_finished(q, en->job);
+			pthread_attr_destroy(&attr);
+			return; /* queue_finished may have pruned: restart on the next event */
+		}
+		pthread_attr_destroy(&attr);
+		q->running++;
+		q->workers++;
+	}
+}
+
+/* With the lock: ask a running dump to stop; the worker records final_state. */
+static void queue_stop_running(struct entry *en, enum dump_state final_state, const char *why)
+{
+	if (en->cancel)
+		return;
+	en->cancel = true;
+	en->cancel_state = final_state;
+	en->cancel_reason = xstrdup(why);
+	if (en->st != NULL)
+		stream_cancel(en->st);
+}
+
+struct monitor_item {
+	char id[DUMP_ID_SIZE];
+	char *vm;
+};
+
+static void *queue_monitor(void *arg)
+{
+	struct queue *q = arg;
+
+	pthread_mutex_lock(&q->lock);
+	while (!q->stopping) {
+		struct monitor_item *items;
+		size_t n = 0, i;
+		struct timespec until;
+		long long now;
+
+		items = xcalloc(q->n + 1, sizeof(*items));
+		for (i = 0; i < q->n; i++) {
+			if (q->v[i]->job->state != DUMP_RUNNING)
+				continue;
+			memcpy(items[n].id, q->v[i]->job->id, DUMP_ID_SIZE);
+			items[n++].vm = xstrdup(q->v[i]->job->vm);
+		}
+		pthread_mutex_unlock(&q->lock);
+		(void)virt_ok(q->virt, NULL, 0); /* reconnects when due */
+		for (i = 0; i < n; i++) {
+			unsigned long long done = 0, total = 0;
+			int ok = virt_job_progress(q->virt, items[i].vm, &done, &total);
+			struct entry *en;
+
+			pthread_mutex_lock(&q->lock);
+			en = queue_find(q, items[i].id);
+			now = queue_now_ms();
+			if (en != NULL && en->job->state == DUMP_RUNNING) {
+				struct job *j = en->job;
+				double el = (double)(now - j->started_ms) / 1000.0;
+
+				if (en->st != NULL)
+					j->bytes_written = stream_bytes(en->st);
+				if (ok == 0 && total > 0) {
+					int p = (int)(done * 100 / total);
+
+					j->bytes_total = total;
+					j->progress = p > 99 ? 99 : p;
+					en->processed = done;
+				}
+				if (el > 0.2 && j->bytes_written > 0) {
+					j->rate_bps = (long long)((double)j->bytes_written / el);
+					if (en->processed > 0 && j->bytes_total >= en->processed)
+						j->eta_s =
+						    (long long)((double)(j->bytes_total -
+						                         en->processed) /
+						                ((double)en->processed / el));
+				}
+				if (q->max_wait_s > 0 &&
+				    now - j->started_ms > q->max_wait_s * 1000LL) {
+					char *why = xasprintf(
+					    "the dump ran longer than MEMDUMP_MAX_WAIT (%d s) "
+					    "and was stopped",
+					    q->max_wait_s);
+					log_warn("dump_timeout", "id=%s vm=%s", j->id,
+					         log_q(j->vm));
+					queue_stop_running(en, DUMP_FAILED, why);
+					free(why);
+				}
+			}
+			pthread_mutex_unlock(&q->lock);
+			free(items[i].vm);
+		}
+		free(items);
+		pthread_mutex_lock(&q->lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += QUEUE_MONITOR_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (!q->stopping)
+			pthread_cond_timedwait(&q->cond, &q->lock, &until);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+/* journal_load callback: adopt a record from an earlier run. */
+static void queue_restore_one(struct job *j, void *arg)
+{
+	struct queue *q = arg;
+	struct entry *en = xcalloc(1, sizeof(*en));
+
+	en->q = q;
+	en->job = j;
+	if (j->state == DUMP_RUNNING) {
+		char *part = xasprintf("%s.part", j->path);
+		char *fifo = queue_fifo_path(j);
+
+		if (unlink(part) < 0 && errno != ENOENT)
+			log_warn("part_unlink", "path=%s errno=%d", log_q(part), errno);
+		if (unlink(fifo) < 0 && errno != ENOENT)
+			log_warn("fifo_unlink", "path=%s errno=%d", log_q(fifo), errno);
+		free(part);
+		free(fifo);
+		j->state = DUMP_FAILED;
+		j->rate_bps = j->eta_s = -1;
+		job_set_error(j, "interrupted by restart");
+		queue_append(q, en);
+		queue_finished(q, j);
+		return;
+	}
+	queue_append(q, en);
+}
+
+static int queue_cmp_created(const void *a, const void *b)
+{
+	const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
+
+	if (x->job->created_ms != y->job->created_ms)
+		return x->job->created_ms < y->job->created_ms ? -1 : 1;
+	return strcmp(x->job->id, y->job->id);
+}
+
+struct queue *queue_new(const struct queue_config *cfg, struct virt *v, struct journal *jn,
+                        struct spool *sp)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	int loaded;
+
+	q->dump_dir = xstrdup(cfg->dump_dir);
+	q->host = xstrdup(cfg->host);
+	q->max_concurrent = cfg->max_concurrent;
+	q->max_wait_s = cfg->max_wait_s;
+	q->reserve_bytes = cfg->reserve_bytes;
+	q->virt = v;
+	q->journal = jn;
+	q->spool = sp;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
+	pthread_mutex_lock(&q->lock);
+	loaded = journal_load(jn, queue_restore_one, q);
+	if (q->n > 1)
+		qsort(q->v, q->n, sizeof(*q->v), queue_cmp_created);
+	queue_prune(q);
+	log_info("journal_loaded", "records=%d kept=%zu", loaded, q->n);
+	queue_schedule(q);
+	pthread_mutex_unlock(&q->lock);
+	if (pthread_create(&q->monitor, NULL, queue_monitor, q) != 0) {
+		log_error("thread_create", "what=monitor");
+		abort();
+	}
+	return q;
+}
+
+void queue_free(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stopping = true;
+	for (size_t i = 0; i < q->n; i++)
+		if (q->v[i]->job->state == DUMP_RUNNING)
+			queue_stop_running(q->v[i], DUMP_FAILED, "interrupted by restart");
+	pthread_cond_broadcast(&q->cond);
+	while (q->workers > 0)
+		pthread_cond_wait(&q->cond, &q->lock);
+	pthread_mutex_unlock(&q->lock);
+	pthread_join(q->monitor, NULL);
+	for (size_t i = 0; i < q->n; i++)
+		entry_free(q->v[i]);
+	free(q->v);
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->lock);
+	free(q->dump_dir);
+	free(q->host);
+	free(q);
+}
+
+/* With the lock: bytes still to come from active dumps (for the disk guard). */
+static unsigned long long queue_pending_bytes(struct queue *q)
+{
+	unsigned long long sum = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
+		const struct job *j = q->v[i]->job;
+
+		if (!dump_state_is_final(j->state) && j->bytes_total > j->bytes_written)
+			sum += j->bytes_total - j->bytes_written;
+	}
+	return sum;
+}
+
+int queue_create(struct queue *q, const char *vm, enum dump_format fmt, json_t **out,
+                 char conflict_id[DUMP_ID_SIZE], struct err *e)
+{
+	struct entry *en;
+	unsigned long long mem = 0, need, avail;
+	struct statvfs sv;
+	char id[DUMP_ID_SIZE], comp[DUMP_VM_NAME_MAX + 1];
+	char *path;
+	int rc = -1;
+
+	conflict_id[0] = '\0';
+	pthread_mutex_lock(&q->lock);
+	en = queue_active_for(q, vm);
+	if (en != NULL) {
+		memcpy(conflict_id, en->job->id, DUMP_ID_SIZE);
+		pthread_mutex_unlock(&q->lock);
+		return err_set(e, ERR_CONFLICT, "VM '%s' already has dump %s in progress (%s)", vm,
+		               conflict_id, dump_state_name(en->job->state));
+	}
+	pthread_mutex_unlock(&q->lock);
+
+	if (virt_domain_memory(q->virt, vm, &mem, e) < 0)
+		return -1;
+	if (statvfs(q->dump_dir, &sv) < 0)
+		return err_set(e, ERR_IO, "cannot check free space in DUMP_DIR: %s",
+		               strerror(errno));
+	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->stopping) {
+		err_set(e, ERR_UNAVAILABLE, "memdumpd is shutting down");
+		goto out;
+	}
+	en = queue_active_for(q, vm);
+	if (en != NULL) {
+		memcpy(conflict_id, en->job->id, DUMP_ID_SIZE);
+		err_set(e, ERR_CONFLICT, "VM '%s' already has dump %s in progress (%s)", vm,
+		        conflict_id, dump_state_name(en->job->state));
+		goto out;
+	}
+	need = mem + q->reserve_bytes + queue_pending_bytes(q);
+	if (avail < need) {
+		err_set(e, ERR_NO_SPACE,
+		        "not enough space in DUMP_DIR for a dump of '%s': %llu MiB free, %llu MiB "
+		        "needed (guest memory %llu MiB + dumps in progress + "
+		        "MEMDUMP_DISK_RESERVE_MB %llu)",
+		        vm, avail >> 20, need >> 20, mem >> 20, q->reserve_bytes >> 20);
+		goto out;
+	}
+	dump_id_new(id, time(NULL));
+	dump_vm_path_component(vm, comp);
+	path = xasprintf("%s/%s/%s-%s%s", q->dump_dir, comp, comp, id, dump_format_ext(fmt));
+	en = xcalloc(1, sizeof(*en));
+	en->q = q;
+	en->job = job_new(id, vm, q->host, path, fmt, queue_now_ms());
+	en->job->bytes_total = mem;
+	free(path);
+	if (journal_write(q->journal, en->job, e) < 0) {
+		entry_free(en);
+		goto out;
+	}
+	queue_append(q, en);
+	log_info("dump_queued", "id=%s vm=%s format=%s", id, log_q(vm), dump_format_name(fmt));
+	queue_schedule(q);
+	en = queue_find(q, id);
+	*out = en != NULL ? job_to_json(en->job) : json_null();
+	rc = 0;
+out:
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+int queue_get(struct queue *q, const char *id, json_t **out, struct err *e)
+{
+	struct entry *en;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->lock);
+	en = queue_find(q, id);
+	if (en == NULL) {
+		err_set(e, ERR_NOT_FOUND, "no dump with id %s", id);
+	} else {
+		*out = job_to_json(en->job);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+json_t *queue_list(struct queue *q, const struct request_list *f)
+{
+	json_t *arr = json_array();
+	int count = 0;
+
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = q->n; i > 0 && count < f->limit; i--) {
+		const struct job *j = q->v[i - 1]->job;
+
+		if (f->has_state && j->state != f->state)
+			continue;
+		if (f->has_vm && strcmp(j->vm, f->vm) != 0)
+			continue;
+		json_array_append_new(arr, job_to_json(j));
+		count++;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return arr;
+}
+
+int queue_cancel(struct queue *q, const char *id, json_t **out, struct err *e)
+{
+	struct entry *en;
+	struct timespec until;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->lock);
+	en = queue_find(q, id);
+	if (en == NULL) {
+		err_set(e, ERR_NOT_FOUND, "no dump with id %s", id);
+		goto out;
+	}
+	if (dump_state_is_final(en->job->state)) {
+		err_set(e, ERR_CONFLICT, "dump %s has already finished (%s)", id,
+		        dump_state_name(en->job->state));
+		goto out;
+	}
+	log_info("dump_cancel", "id=%s vm=%s state=%s", id, log_q(en->job->vm),
+	         dump_state_name(en->job->state));
+	if (en->job->state == DUMP_QUEUED) {
+		en->job->state = DUMP_CANCELLED;
+		job_set_error(en->job, "cancelled while queued");
+		*out = job_to_json(en->job);
+		queue_finished(q, en->job);
+		rc = 0;
+		goto out;
+	}
+	queue_stop_running(en, DUMP_CANCELLED, "cancelled while running");
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += QUEUE_CANCEL_WAIT_S;
+	while ((en = queue_find(q, id)) != NULL && !dump_state_is_final(en->job->state))
+		if (pthread_cond_timedwait(&q->cond, &q->lock, &until) != 0)
+			break;
+	if (en == NULL) {
+		err_set(e, ERR_NOT_FOUND, "no dump with id %s", id);
+		goto out;
+	}
+	*out = job_to_json(en->job);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+int queue_file(struct queue *q, const char *id, char **path, unsigned long long *size,
+               char sha256[65], struct err *e)
+{
+	struct entry *en;
+	int rc = -1;
+
+	pthread_mutex_lock(&q->lock);
+	en = queue_find(q, id);
+	if (en == NULL) {
+		err_set(e, ERR_NOT_FOUND, "no dump with id %s", id);
+	} else if (en->job->state != DUMP_COMPLETED) {
+		err_set(e, ERR_CONFLICT, "dump %s is %s: only a completed dump has a file", id,
+		        dump_state_name(en->job->state));
+	} else {
+		*path = xstrdup(en->job->path);
+		*size = (unsigned long long)en->job->size_bytes;
+		memcpy(sha256, en->job->sha256, 65);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+void queue_counts(struct queue *q, int *running, int *queued)
+{
+	int r = 0, w = 0;
+
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = 0; i < q->n; i++) {
+		r += q->v[i]->job->state == DUMP_RUNNING;
+		w += q->v[i]->job->state == DUMP_QUEUED;
+	}
+	pthread_mutex_unlock(&q->lock);
+	*running = r;
+	*queued = w;
+}
