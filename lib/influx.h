@@ -48,8 +48,8 @@ int influx_ping(struct influx *ix, struct err *e);
  * measurement, tags (sorted by the caller), fields, timestamp in ms. Escaping is
  * per the line-protocol spec; control bytes, invalid UTF-8, empty names and
  * backslashes that would merge with the next byte in measurement, keys and tag
- * values are refused (ERR_INVALID); LF, CR, TAB in string field values are written
- * as \n, \r, \t (docs/influxdb.md). A failed call leaves the point unchanged. */
+ * values are refused (ERR_INVALID); string field values keep every byte (newlines
+ * too, inside the quotes), see docs/influxdb.md. A failed call leaves the point unchanged. */
 struct influx_lp;
 struct influx_lp *influx_lp_new(const char *measurement);
 void influx_lp_free(struct influx_lp *lp);

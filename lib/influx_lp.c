@@ -7,9 +7,11 @@
  * written as is, which both servers keep literally, except where it would merge
  * with the next byte (last byte, or before '\\' ',' '=' ' '): such names are
  * refused rather than stored wrongly. Control bytes are refused there too. String
- * field values are quoted with '"' and '\\' escaped; LF, CR and TAB become \n, \r,
- * \t (stored as those two characters). Every text must be valid UTF-8 (InfluxDB 3
- * refuses anything else). A failed call leaves the point unchanged.
+ * field values are quoted with '"' and '\\' escaped; every other byte, newlines
+ * included, is written as is: both servers read a newline inside a quoted field
+ * as part of the value (an escape like \n would be stored as two characters).
+ * Every text must be valid UTF-8 (InfluxDB 3 refuses anything else). A failed
+ * call leaves the point unchanged.
  */
 #include "influx.h"
 
@@ -240,15 +242,6 @@ int influx_lp_field_str(struct influx_lp *lp, const char *key, const char *value
 		case '\\':
 			lp_buf_putc(&lp->fields, '\\');
 			lp_buf_putc(&lp->fields, *p);
-			break;
-		case '\n':
-			lp_buf_put(&lp->fields, "\\n", 2);
-			break;
-		case '\r':
-			lp_buf_put(&lp->fields, "\\r", 2);
-			break;
-		case '\t':
-			lp_buf_put(&lp->fields, "\\t", 2);
 			break;
 		default:
 			lp_buf_putc(&lp->fields, *p);
