@@ -38,7 +38,6 @@ struct exch_resp {
 	char *body; /* owned, may be NULL */
 	size_t body_len;
 	const char *content_type; /* static string */
-	bool no_store;            /* Cache-Control: no-store */
 };
 
 /* Reason phrase for a status ("Accepted"), "Unknown" for others. */

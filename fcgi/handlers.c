@@ -268,7 +268,6 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 	json_object_set_new(summary, "requested", json_integer((json_int_t)t.n));
 	json_object_set(summary, "results", results);
 	exch_resp_json(r, 202, summary);
-	r->no_store = true;
 out:
 	trigger_req_release(&t);
 out_noreq:
@@ -299,7 +298,6 @@ static void api_status(struct api_ctx *ctx, const struct exch_req *q, struct exc
 	    st, "active_count",
 	    json_integer((json_int_t)json_array_size(json_object_get(st, "active"))));
 	exch_resp_json(r, 200, st);
-	r->no_store = true;
 }
 
 static void api_status_vm(struct api_ctx *ctx, const struct exch_req *q, const char *vm,
@@ -325,7 +323,6 @@ static void api_status_vm(struct api_ctx *ctx, const struct exch_req *q, const c
 		return;
 	}
 	exch_resp_json(r, 200, json_pack("{s:s, s:o}", "vm", vm, "dump", dump));
-	r->no_store = true;
 }
 
 static void api_vms(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
@@ -352,7 +349,6 @@ static void api_vms(struct api_ctx *ctx, const struct exch_req *q, struct exch_r
 	exch_resp_json(r, 200,
 	               json_pack("{s:o, s:I, s:O}", "vms", vms, "count",
 	                         (json_int_t)json_array_size(vms), "services_down", down));
-	r->no_store = true;
 out:
 	json_decref(st);
 	json_decref(down);
@@ -386,7 +382,6 @@ static void api_records(struct api_ctx *ctx, const struct exch_req *q, struct ex
 	                         history_records_from_series(rows), "total",
 	                         (json_int_t)history_count_from_series(count), "limit",
 	                         (json_int_t)f.limit, "offset", (json_int_t)f.offset));
-	r->no_store = true;
 out:
 	free(ql);
 	free(cql);
@@ -422,7 +417,6 @@ static void api_stats(struct api_ctx *ctx, const struct exch_req *q, struct exch
 		}
 	}
 	exch_resp_json(r, 200, history_stats_build(series, &f, now));
-	r->no_store = true;
 out:
 	for (int i = 0; i < HS__MAX; i++)
 		json_decref(series[i]);
@@ -485,7 +479,6 @@ static void api_cancel(struct api_ctx *ctx, const struct exch_req *q, const char
 	json_object_set_new(cancelled, "service", json_string(svc_url(s)));
 	log_info("dump_cancel", "dump_id=%s", id);
 	exch_resp_json(r, 200, json_pack("{s:o}", "dump", cancelled));
-	r->no_store = true;
 out:
 	json_decref(dump);
 }
@@ -527,7 +520,6 @@ static void api_download(struct api_ctx *ctx, const struct exch_req *q, const ch
 		dump_format_parse(fmt, &f, NULL);
 	dump_vm_path_component(vm, comp);
 	r->status = 200;
-	r->no_store = true;
 	v = xasprintf("%s%s", q->accel_prefix, id);
 	exch_resp_header(r, "X-Accel-Redirect", v);
 	free(v);

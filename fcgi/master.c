@@ -47,7 +47,8 @@ struct master {
 	size_t n_slots;
 	pid_t retired[MASTER_RETIRED_MAX]; /* old generation, asked to stop */
 	size_t n_retired;
-	int crashes;       /* consecutive quick deaths */
+	int crashes; /* consecutive quick deaths */
+	bool stopping;
 	double next_spawn; /* no respawn before this time */
 };
 
@@ -205,6 +206,8 @@ static void master_reap(struct master *m)
 			found = true;
 			lived = master_now() - m->slots[i].started;
 			m->slots[i].pid = 0;
+			if (m->stopping)
+				break;
 			log_warn("worker_died", "pid=%ld slot=%zu status=%d signal=%d lived_s=%.1f",
 			         (long)pid, i, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 			         WIFSIGNALED(status) ? WTERMSIG(status) : 0, lived);
@@ -278,7 +281,6 @@ int master_run(struct config *cfg, const char *cfg_file)
 {
 	struct master m;
 	sigset_t set;
-	bool stopping = false;
 	double stop_at = 0, last_kick = 0;
 	int status = 0;
 
@@ -307,28 +309,28 @@ int master_run(struct config *cfg, const char *cfg_file)
 		int sig;
 
 		master_reap(&m);
-		if (!stopping)
+		if (!m.stopping)
 			master_fill(&m);
 		else if (master_alive(&m) == 0)
 			break;
-		if (m.n_retired > 0 || stopping) {
+		if (m.n_retired > 0 || m.stopping) {
 			double now = master_now();
 
 			if (now - last_kick >= 1.0) { /* a SIGTERM may have missed an accept */
-				master_signal_all(&m, SIGTERM, stopping);
+				master_signal_all(&m, SIGTERM, m.stopping);
 				last_kick = now;
 			}
-			if (stopping && now > stop_at) {
+			if (m.stopping && now > stop_at) {
 				log_warn("stop_grace_expired", "alive=%zu", master_alive(&m));
 				master_signal_all(&m, SIGKILL, true);
 			}
 		}
 		sig = sigtimedwait(&set, &si, &ts);
-		if (sig == SIGHUP && !stopping) {
+		if (sig == SIGHUP && !m.stopping) {
 			master_reload(&m);
-		} else if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+		} else if ((sig == SIGTERM || sig == SIGINT) && !m.stopping) {
 			log_info("stopping", "signal=%d", sig);
-			stopping = true;
+			m.stopping = true;
 			stop_at = master_now() + MASTER_STOP_GRACE_S;
 			master_signal_all(&m, SIGTERM, true);
 			last_kick = master_now();

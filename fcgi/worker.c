@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,19 +72,35 @@ static void worker_read_body(FCGX_Request *fr, struct exch_req *q, char **buf)
 	q->body_len = len;
 }
 
+/* Format one header line with snprintf (libfcgi's own printf lacks C99 modifiers). */
+static void worker_put(FCGX_Stream *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void worker_put(FCGX_Stream *out, const char *fmt, ...)
+{
+	char line[EXCH_HEADER_MAX + 64];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(line))
+		FCGX_PutStr(line, n, out);
+}
+
 static void worker_write(FCGX_Request *fr, const struct exch_req *q, const struct exch_resp *r)
 {
-	FCGX_FPrintF(fr->out, "Status: %d %s\r\n", r->status, exch_status_text(r->status));
+	worker_put(fr->out, "Status: %d %s\r\n", r->status, exch_status_text(r->status));
 	if (r->content_type != NULL)
-		FCGX_FPrintF(fr->out, "Content-Type: %s; charset=utf-8\r\n", r->content_type);
-	if (r->no_store)
-		FCGX_FPrintF(fr->out, "Cache-Control: no-store\r\n");
-	FCGX_FPrintF(fr->out, "X-Content-Type-Options: nosniff\r\n");
+		worker_put(fr->out, "Content-Type: %s; charset=utf-8\r\n", r->content_type);
+	/* every API answer is live state or an error: never cached */
+	worker_put(fr->out, "Cache-Control: no-store\r\n");
+	worker_put(fr->out, "X-Content-Type-Options: nosniff\r\n");
 	for (size_t i = 0; i < r->n_headers; i++)
-		FCGX_FPrintF(fr->out, "%s\r\n", r->headers[i]);
+		worker_put(fr->out, "%s\r\n", r->headers[i]);
 	if (r->body != NULL)
-		FCGX_FPrintF(fr->out, "Content-Length: %zu\r\n", r->body_len);
-	FCGX_PutS("\r\n", fr->out);
+		worker_put(fr->out, "Content-Length: %zu\r\n", r->body_len);
+	worker_put(fr->out, "\r\n");
 	if (r->body != NULL && strcmp(q->method, "HEAD") != 0)
 		FCGX_PutStr(r->body, (int)r->body_len, fr->out);
 }
