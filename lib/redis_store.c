@@ -172,7 +172,7 @@ static int store_url_tcp(const char *p, struct store_url *out, struct err *e)
 	if (slash == NULL)
 		slash = p + strlen(p);
 	/* credentials: the last '@' before the path (a password may hold '@' as %40) */
-	at = memchr(p, '@', (size_t)(slash - p));
+	at = memrchr(p, '@', (size_t)(slash - p));
 	if (at != NULL) {
 		const char *c = memchr(p, ':', (size_t)(at - p));
 
