@@ -166,6 +166,7 @@ $(FUZZ_DIR)/obj/%.o: %.c
 	$(CLANG) $(ALL_CPPFLAGS) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -c -o $@ $<
 $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
 	$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS_ALL)
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o
 fuzz: $(FUZZ_BINS)
 FUZZ_SECONDS ?= 5
 fuzz-run: fuzz
