@@ -2,7 +2,7 @@
  * stream: one dump's byte path. It creates a FIFO (0600) for libvirt to write the
  * dump into and a reader thread that hashes every byte (SHA-256, OpenSSL EVP) and
  * writes it to PATH.part (0600); the part is fsync'd at EOF and renamed to PATH by
- * stream_commit(). Cancel closes the FIFO so libvirt's iohelper gets SIGPIPE and
+ * stream_commit(). Cancel closes the FIFO so libvirt's iohelper receives SIGPIPE and
  * the dump stops at once (the guest keeps running). The creating thread owns the
  * stream; stream_cancel() and stream_bytes() may be called from any thread.
  */

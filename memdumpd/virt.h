@@ -27,7 +27,7 @@ struct virt *virt_new(const char *uri);
 void virt_free(struct virt *v);
 const char *virt_uri(const struct virt *v); /* borrowed */
 
-/* Connected now (reconnecting when due)? err_buf gets the last error when not. */
+/* Connected now (reconnecting when due)? err_buf receives the last error when not. */
 bool virt_ok(struct virt *v, char *err_buf, size_t cap);
 
 /* New array of VM objects {"name","uuid","state","memory_bytes","vcpus"}. */
