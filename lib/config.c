@@ -47,45 +47,46 @@ struct config_row {
 #define P_SVC_USERS (CFG_P_POLLER | CFG_P_API)
 
 static const struct config_row config_table[CFG__MAX] = {
-	[CFG_SERVICE_URL] = {"MEMDUMP_SERVICE_URL", CT_URL_LIST, "http://127.0.0.1:5001", 0, 0,
-			     P_SVC_USERS, "memdumpd base URL; a comma-separated list means several KVM hosts"},
-	[CFG_SERVICE_TIMEOUT] = {"MEMDUMP_SERVICE_TIMEOUT", CT_INT, "30", 1, 3600, P_SVC_USERS,
-				 "seconds for one call to memdumpd"},
-	[CFG_SERVICE_TOKEN] = {"MEMDUMP_SERVICE_TOKEN", CT_SECRET, "", 0, 0,
-			       CFG_P_MEMDUMPD | P_SVC_USERS,
-			       "shared secret memdumpd requires as 'Authorization: Bearer ...'"},
-	[CFG_REDIS_URL] = {"REDIS_URL", CT_REDIS_URL, "redis://127.0.0.1:6379/0", 0, 0, P_SVC_USERS,
-			   "redis://[:password@]host:port/db or unix:///path/to.sock"},
-	[CFG_INFLUX_URL] = {"INFLUX_URL", CT_HTTP_URL, "http://localhost:8181", 0, 0,
-			    CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB 3 (or 1.x) base URL"},
-	[CFG_INFLUX_DB] = {"INFLUX_DB", CT_NAME, "vmstats", 0, 0,
-			   CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB database"},
-	[CFG_INFLUX_TOKEN] = {"INFLUX_TOKEN", CT_SECRET, "", 0, 0,
-			      CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB token"},
-	[CFG_DUMP_DIR] = {"DUMP_DIR", CT_PATH, "/var/dumps", 0, 0, CFG_P_MEMDUMPD | CFG_P_API,
-			  "where memdumpd keeps dump files"},
-	[CFG_LIBVIRT_URI] = {"LIBVIRT_URI", CT_STRING, "qemu:///system", 0, 0, CFG_P_MEMDUMPD,
-			     "local libvirt URI (qemu:///system or qemu:///session)"},
-	[CFG_LISTEN] = {"MEMDUMP_LISTEN", CT_HOSTPORT, "127.0.0.1:5001", 0, 0, CFG_P_MEMDUMPD,
-			"memdumpd's listen address HOST:PORT"},
-	[CFG_MAX_CONCURRENT] = {"MEMDUMP_MAX_CONCURRENT", CT_INT, "2", 1, 64, CFG_P_MEMDUMPD,
-				"dumps running at once per memdumpd"},
-	[CFG_MAX_WAIT] = {"MEMDUMP_MAX_WAIT", CT_INT, "3600", 10, 7 * 86400,
-			  CFG_P_MEMDUMPD | CFG_P_POLLER, "seconds before a dump is given up as failed"},
-	[CFG_POLL_INTERVAL] = {"MEMDUMP_POLL_INTERVAL", CT_INT, "5", 1, 3600, CFG_P_POLLER,
-			       "seconds between polls (1 s while dumps are active)"},
-	[CFG_API_LISTEN] = {"MEMDUMP_API_LISTEN", CT_LISTEN, "unix:/run/memdump/api.sock", 0, 0,
-			    CFG_P_API, "where memdump-api accepts FastCGI: unix:PATH or HOST:PORT"},
-	[CFG_API_WORKERS] = {"MEMDUMP_API_WORKERS", CT_INT, NULL, 1, 256, CFG_P_API,
-			     "worker processes (default: twice the cores)"},
-	[CFG_LOG_LEVEL] = {"MEMDUMP_LOG_LEVEL", CT_LEVEL, "info", 0, 0, P_ALL,
-			   "debug, info, warn or error"},
-	[CFG_HOST_NAME] = {"MEMDUMP_HOST_NAME", CT_NAME, NULL, 0, 0, CFG_P_MEMDUMPD,
-			   "this KVM host's name in records (default: the hostname)"},
-	[CFG_DISK_RESERVE] = {"MEMDUMP_DISK_RESERVE_MB", CT_INT, "1024", 0, 1LL << 40,
-			      CFG_P_MEMDUMPD, "MiB to keep free in DUMP_DIR beyond a dump's size"},
-	[CFG_RECORD_TTL] = {"MEMDUMP_RECORD_TTL", CT_INT, "86400", 60, 90 * 86400, CFG_P_POLLER,
-			    "seconds a finished dump stays in Redis (history is in InfluxDB)"},
+    [CFG_SERVICE_URL] = {"MEMDUMP_SERVICE_URL", CT_URL_LIST, "http://127.0.0.1:5001", 0, 0,
+                         P_SVC_USERS,
+                         "memdumpd base URL; a comma-separated list means several KVM hosts"},
+    [CFG_SERVICE_TIMEOUT] = {"MEMDUMP_SERVICE_TIMEOUT", CT_INT, "30", 1, 3600, P_SVC_USERS,
+                             "seconds for one call to memdumpd"},
+    [CFG_SERVICE_TOKEN] = {"MEMDUMP_SERVICE_TOKEN", CT_SECRET, "", 0, 0,
+                           CFG_P_MEMDUMPD | P_SVC_USERS,
+                           "shared secret memdumpd requires as 'Authorization: Bearer ...'"},
+    [CFG_REDIS_URL] = {"REDIS_URL", CT_REDIS_URL, "redis://127.0.0.1:6379/0", 0, 0, P_SVC_USERS,
+                       "redis://[:password@]host:port/db or unix:///path/to.sock"},
+    [CFG_INFLUX_URL] = {"INFLUX_URL", CT_HTTP_URL, "http://localhost:8181", 0, 0,
+                        CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB 3 (or 1.x) base URL"},
+    [CFG_INFLUX_DB] = {"INFLUX_DB", CT_NAME, "vmstats", 0, 0,
+                       CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB database"},
+    [CFG_INFLUX_TOKEN] = {"INFLUX_TOKEN", CT_SECRET, "", 0, 0,
+                          CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB token"},
+    [CFG_DUMP_DIR] = {"DUMP_DIR", CT_PATH, "/var/dumps", 0, 0, CFG_P_MEMDUMPD | CFG_P_API,
+                      "where memdumpd keeps dump files"},
+    [CFG_LIBVIRT_URI] = {"LIBVIRT_URI", CT_STRING, "qemu:///system", 0, 0, CFG_P_MEMDUMPD,
+                         "local libvirt URI (qemu:///system or qemu:///session)"},
+    [CFG_LISTEN] = {"MEMDUMP_LISTEN", CT_HOSTPORT, "127.0.0.1:5001", 0, 0, CFG_P_MEMDUMPD,
+                    "memdumpd's listen address HOST:PORT"},
+    [CFG_MAX_CONCURRENT] = {"MEMDUMP_MAX_CONCURRENT", CT_INT, "2", 1, 64, CFG_P_MEMDUMPD,
+                            "dumps running at once per memdumpd"},
+    [CFG_MAX_WAIT] = {"MEMDUMP_MAX_WAIT", CT_INT, "3600", 10, 7 * 86400,
+                      CFG_P_MEMDUMPD | CFG_P_POLLER, "seconds before a dump is given up as failed"},
+    [CFG_POLL_INTERVAL] = {"MEMDUMP_POLL_INTERVAL", CT_INT, "5", 1, 3600, CFG_P_POLLER,
+                           "seconds between polls (1 s while dumps are active)"},
+    [CFG_API_LISTEN] = {"MEMDUMP_API_LISTEN", CT_LISTEN, "unix:/run/memdump/api.sock", 0, 0,
+                        CFG_P_API, "where memdump-api accepts FastCGI: unix:PATH or HOST:PORT"},
+    [CFG_API_WORKERS] = {"MEMDUMP_API_WORKERS", CT_INT, NULL, 1, 256, CFG_P_API,
+                         "worker processes (default: twice the cores)"},
+    [CFG_LOG_LEVEL] = {"MEMDUMP_LOG_LEVEL", CT_LEVEL, "info", 0, 0, P_ALL,
+                       "debug, info, warn or error"},
+    [CFG_HOST_NAME] = {"MEMDUMP_HOST_NAME", CT_NAME, NULL, 0, 0, CFG_P_MEMDUMPD,
+                       "this KVM host's name in records (default: the hostname)"},
+    [CFG_DISK_RESERVE] = {"MEMDUMP_DISK_RESERVE_MB", CT_INT, "1024", 0, 1LL << 40, CFG_P_MEMDUMPD,
+                          "MiB to keep free in DUMP_DIR beyond a dump's size"},
+    [CFG_RECORD_TTL] = {"MEMDUMP_RECORD_TTL", CT_INT, "86400", 60, 90 * 86400, CFG_P_POLLER,
+                        "seconds a finished dump stays in Redis (history is in InfluxDB)"},
 };
 
 struct config {
@@ -184,21 +185,23 @@ static int config_urls_set(struct config *c, const char *v, const char *what, st
 			len--;
 		if (n == CONFIG_URLS_MAX) {
 			err_set(e, ERR_INVALID, "%s: more than %d URLs; allowed: 1 to %d", what,
-				CONFIG_URLS_MAX, CONFIG_URLS_MAX);
+			        CONFIG_URLS_MAX, CONFIG_URLS_MAX);
 			goto fail;
 		}
 		urls[n] = xstrndup(s, len);
 		if (!config_http_url_ok(urls[n], len)) {
 			err_set(e, ERR_INVALID,
-				"%s: '%.200s' is not a URL; allowed: comma-separated http:// or https:// "
-				"base URLs",
-				what, urls[n]);
+			        "%s: '%.200s' is not a URL; allowed: comma-separated http:// or "
+			        "https:// "
+			        "base URLs",
+			        what, urls[n]);
 			n++;
 			goto fail;
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (strcmp(urls[i], urls[n]) == 0) {
-				err_set(e, ERR_INVALID, "%s: '%.200s' is listed twice", what, urls[n]);
+				err_set(e, ERR_INVALID, "%s: '%.200s' is listed twice", what,
+				        urls[n]);
 				n++;
 				goto fail;
 			}
@@ -225,7 +228,7 @@ fail:
 
 /* Validate value for row k; on success store it. */
 static int config_store(struct config *c, enum config_key k, const char *value, const char *origin,
-			struct err *e)
+                        struct err *e)
 {
 	const struct config_row *row = &config_table[k];
 	size_t len = strlen(value);
@@ -233,17 +236,18 @@ static int config_store(struct config *c, enum config_key k, const char *value, 
 	long long num = 0;
 
 	snprintf(what, sizeof(what), "%s: %s=%.120s%s", origin, row->name,
-		 row->type == CT_SECRET ? "***" : value, len > 120 ? "..." : "");
+	         row->type == CT_SECRET ? "***" : value, len > 120 ? "..." : "");
 	if (len >= CONFIG_VALUE_MAX)
 		return err_set(e, ERR_INVALID, "%s: value longer than %d bytes", what,
-			       CONFIG_VALUE_MAX - 1);
+		               CONFIG_VALUE_MAX - 1);
 	if (!config_printable(value))
 		return err_set(e, ERR_INVALID, "%s: control characters are not allowed", what);
 
 	switch (row->type) {
 	case CT_STRING:
 		if (len == 0)
-			return err_set(e, ERR_INVALID, "%s: empty; allowed: any non-empty text", what);
+			return err_set(e, ERR_INVALID, "%s: empty; allowed: any non-empty text",
+			               what);
 		break;
 	case CT_SECRET:
 		break;
@@ -254,17 +258,18 @@ static int config_store(struct config *c, enum config_key k, const char *value, 
 		num = strtoll(value, &end, 10);
 		if (len == 0 || *end != '\0' || errno != 0)
 			return err_set(e, ERR_INVALID, "%s: not an integer; allowed: %lld to %lld",
-				       what, row->min, row->max);
+			               what, row->min, row->max);
 		if (num < row->min || num > row->max)
 			return err_set(e, ERR_INVALID, "%s: out of range; allowed: %lld to %lld",
-				       what, row->min, row->max);
+			               what, row->min, row->max);
 		break;
 	}
 	case CT_HTTP_URL:
 		if (!config_http_url_ok(value, len))
-			return err_set(e, ERR_INVALID,
-				       "%s: not a URL; allowed: http://HOST[:PORT][/PATH] or https://...",
-				       what);
+			return err_set(
+			    e, ERR_INVALID,
+			    "%s: not a URL; allowed: http://HOST[:PORT][/PATH] or https://...",
+			    what);
 		break;
 	case CT_URL_LIST:
 		if (config_urls_set(c, value, what, e) < 0)
@@ -274,47 +279,49 @@ static int config_store(struct config *c, enum config_key k, const char *value, 
 		if (!((strncmp(value, "redis://", 8) == 0 && len > 8) ||
 		      (strncmp(value, "unix:///", 8) == 0 && len > 8)))
 			return err_set(e, ERR_INVALID,
-				       "%s: allowed: redis://[:PASSWORD@]HOST[:PORT][/DB] or "
-				       "unix:///PATH[?db=N]",
-				       what);
+			               "%s: allowed: redis://[:PASSWORD@]HOST[:PORT][/DB] or "
+			               "unix:///PATH[?db=N]",
+			               what);
 		break;
 	case CT_HOSTPORT:
 		if (!config_hostport_ok(value, len))
 			return err_set(e, ERR_INVALID, "%s: allowed: HOST:PORT (port 1 to 65535)",
-				       what);
+			               what);
 		break;
 	case CT_LISTEN:
 		if (strncmp(value, "unix:", 5) == 0) {
 			if (value[5] != '/' || len - 5 >= 108)
-				return err_set(e, ERR_INVALID,
-					       "%s: allowed: unix:/ABSOLUTE/PATH (under 108 bytes) or "
-					       "HOST:PORT",
-					       what);
+				return err_set(
+				    e, ERR_INVALID,
+				    "%s: allowed: unix:/ABSOLUTE/PATH (under 108 bytes) or "
+				    "HOST:PORT",
+				    what);
 		} else if (!config_hostport_ok(value, len)) {
-			return err_set(e, ERR_INVALID, "%s: allowed: unix:/ABSOLUTE/PATH or HOST:PORT",
-				       what);
+			return err_set(e, ERR_INVALID,
+			               "%s: allowed: unix:/ABSOLUTE/PATH or HOST:PORT", what);
 		}
 		break;
 	case CT_PATH:
 		if (value[0] != '/' || strstr(value, "/../") != NULL ||
 		    (len >= 3 && strcmp(value + len - 3, "/..") == 0))
 			return err_set(e, ERR_INVALID, "%s: allowed: an absolute path without '..'",
-				       what);
+			               what);
 		break;
 	case CT_NAME:
 		if (len == 0 || len > 64)
 			return err_set(e, ERR_INVALID, "%s: allowed: 1 to 64 of A-Z a-z 0-9 _ . -",
-				       what);
+			               what);
 		for (const char *p = value; *p; p++)
 			if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-'))
 				return err_set(e, ERR_INVALID,
-					       "%s: allowed: 1 to 64 of A-Z a-z 0-9 _ . -", what);
+				               "%s: allowed: 1 to 64 of A-Z a-z 0-9 _ . -", what);
 		break;
 	case CT_LEVEL: {
 		enum log_level lvl;
 
 		if (log_level_parse(value, &lvl) < 0)
-			return err_set(e, ERR_INVALID, "%s: allowed: debug, info, warn, error", what);
+			return err_set(e, ERR_INVALID, "%s: allowed: debug, info, warn, error",
+			               what);
 		num = lvl;
 		break;
 	}
@@ -340,14 +347,15 @@ struct config *config_new(void)
 			if (k == CFG_API_WORKERS) {
 				long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-				snprintf(buf, sizeof(buf), "%ld", n < 1 ? 2 : (n > 128 ? 256 : 2 * n));
+				snprintf(buf, sizeof(buf), "%ld",
+				         n < 1 ? 2 : (n > 128 ? 256 : 2 * n));
 			} else if (k == CFG_HOST_NAME) {
 				if (gethostname(buf, sizeof(buf)) != 0)
 					snprintf(buf, sizeof(buf), "localhost");
 				buf[sizeof(buf) - 1] = '\0';
 				for (char *p = buf; *p; p++)
-					if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '.' ||
-					      *p == '-'))
+					if (!(isalnum((unsigned char)*p) || *p == '_' ||
+					      *p == '.' || *p == '-'))
 						*p = '-';
 				buf[64] = '\0';
 			} else {
@@ -374,7 +382,7 @@ void config_free(struct config *c)
 }
 
 int config_set(struct config *c, const char *name, const char *value, const char *origin,
-	       struct err *e)
+               struct err *e)
 {
 	for (int k = 0; k < CFG__MAX; k++)
 		if (strcmp(config_table[k].name, name) == 0)
@@ -394,7 +402,7 @@ int config_load_env(struct config *c, struct err *e)
 }
 
 int config_parse_line(const char *line, size_t len, char *key, size_t keycap, char *value,
-		      size_t valcap, struct err *e)
+                      size_t valcap, struct err *e)
 {
 	const char *p = line, *end = line + len, *eq;
 	size_t klen, vlen;
@@ -418,8 +426,8 @@ int config_parse_line(const char *line, size_t len, char *key, size_t keycap, ch
 	for (size_t i = 0; i < klen; i++)
 		if (!(isupper((unsigned char)p[i]) || isdigit((unsigned char)p[i]) || p[i] == '_'))
 			return err_set(e, ERR_INVALID,
-				       "key '%.*s' must be upper-case letters, digits and '_'",
-				       (int)(klen > 64 ? 64 : klen), p);
+			               "key '%.*s' must be upper-case letters, digits and '_'",
+			               (int)(klen > 64 ? 64 : klen), p);
 	if (klen >= keycap)
 		return err_set(e, ERR_INVALID, "key longer than %zu bytes", keycap - 1);
 	eq++;
@@ -464,7 +472,8 @@ int config_load_file(struct config *c, const char *path, struct err *e)
 			err_set(e, ERR_TOO_LARGE, "%s: more than 10000 lines", origin);
 			goto out;
 		}
-		r = config_parse_line(line, (size_t)n, key, sizeof(key), value, CONFIG_VALUE_MAX, e);
+		r = config_parse_line(line, (size_t)n, key, sizeof(key), value, CONFIG_VALUE_MAX,
+		                      e);
 		if (r < 0) {
 			err_prefix(e, "%s", origin);
 			goto out;
@@ -521,7 +530,8 @@ void config_print(const struct config *c, unsigned prog, FILE *out)
 		if (!(row->progs & prog))
 			continue;
 		if (row->type == CT_SECRET)
-			fprintf(out, "%s=%s\n", row->name, config_is_set(c, k) ? "(set)" : "(unset)");
+			fprintf(out, "%s=%s\n", row->name,
+			        config_is_set(c, k) ? "(set)" : "(unset)");
 		else
 			fprintf(out, "%s=%s\n", row->name, config_str(c, k));
 	}
@@ -530,26 +540,26 @@ void config_print(const struct config *c, unsigned prog, FILE *out)
 static void config_usage(unsigned prog, const char *progname, const char *summary, FILE *out)
 {
 	fprintf(out,
-		"usage: %s [-t] [-c FILE]\n%s\n\n"
-		"  -c FILE  read KEY=value lines (they override the environment)\n"
-		"  -t       check the configuration, print it and exit\n"
-		"  --help   this text\n\nsettings (environment or -c FILE):\n",
-		progname, summary);
+	        "usage: %s [-t] [-c FILE]\n%s\n\n"
+	        "  -c FILE  read KEY=value lines (they override the environment)\n"
+	        "  -t       check the configuration, print it and exit\n"
+	        "  --help   this text\n\nsettings (environment or -c FILE):\n",
+	        progname, summary);
 	for (int k = 0; k < CFG__MAX; k++) {
 		const struct config_row *row = &config_table[k];
 
 		if (!(row->progs & prog))
 			continue;
 		fprintf(out, "  %-26s %s (default: %s)\n", row->name, row->help,
-			row->def == NULL ? "computed" : (row->def[0] ? row->def : "none"));
+		        row->def == NULL ? "computed" : (row->def[0] ? row->def : "none"));
 	}
 }
 
-struct config *config_from_args(unsigned prog, const char *progname, const char *summary,
-				int argc, char **argv, const char **file_out, int *exit_code)
+struct config *config_from_args(unsigned prog, const char *progname, const char *summary, int argc,
+                                char **argv, const char **file_out, int *exit_code)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	                                         {NULL, 0, NULL, 0}};
 	const char *file = NULL;
 	bool test = false;
 	struct config *c;
@@ -576,7 +586,8 @@ struct config *config_from_args(unsigned prog, const char *progname, const char 
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", progname, argv[optind]);
+		fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", progname,
+		        argv[optind]);
 		*exit_code = 64;
 		return NULL;
 	}

@@ -33,9 +33,9 @@ enum config_key {
 	CFG_API_LISTEN,     /* unix:PATH or HOST:PORT */
 	CFG_API_WORKERS,
 	CFG_LOG_LEVEL,
-	CFG_HOST_NAME,      /* memdumpd's name for itself in records; default: hostname */
-	CFG_DISK_RESERVE,   /* MiB memdumpd keeps free in DUMP_DIR beyond a dump's size */
-	CFG_RECORD_TTL,     /* seconds a finished dump stays in Redis */
+	CFG_HOST_NAME,    /* memdumpd's name for itself in records; default: hostname */
+	CFG_DISK_RESERVE, /* MiB memdumpd keeps free in DUMP_DIR beyond a dump's size */
+	CFG_RECORD_TTL,   /* seconds a finished dump stays in Redis */
 	CFG__MAX
 };
 
@@ -59,7 +59,7 @@ void config_free(struct config *c);
 /* Set one key by its name from a given origin ("environment", "f.conf:3");
  * ERR_NOT_FOUND for an unknown name, ERR_INVALID for a bad value. */
 int config_set(struct config *c, const char *name, const char *value, const char *origin,
-	       struct err *e);
+               struct err *e);
 /* Every known key present in the environment. */
 int config_load_env(struct config *c, struct err *e);
 /* KEY=value lines; '#' comments and blank lines ignored. */
@@ -71,7 +71,7 @@ int config_load_file(struct config *c, const char *path, struct err *e);
  * Surrounding blanks are trimmed; the value may be wrapped in double quotes.
  */
 int config_parse_line(const char *line, size_t len, char *key, size_t keycap, char *value,
-		      size_t valcap, struct err *e);
+                      size_t valcap, struct err *e);
 
 /* defaults + environment + file (when not NULL); new, or NULL with e filled. */
 struct config *config_load(const char *file, struct err *e);
@@ -92,7 +92,7 @@ void config_print(const struct config *c, unsigned prog, FILE *out);
  * usage error, 78 for a configuration error; the message has been printed).
  * *file_out (may be NULL) receives the -c path (borrowed from argv) for reloads.
  */
-struct config *config_from_args(unsigned prog, const char *progname, const char *summary,
-				int argc, char **argv, const char **file_out, int *exit_code);
+struct config *config_from_args(unsigned prog, const char *progname, const char *summary, int argc,
+                                char **argv, const char **file_out, int *exit_code);
 
 #endif

@@ -8,16 +8,15 @@
 #include <sys/random.h>
 
 static const char *const dump_state_names[DUMP_STATE__MAX] = {
-	[DUMP_QUEUED] = "queued",       [DUMP_RUNNING] = "running",
-	[DUMP_COMPLETED] = "completed", [DUMP_FAILED] = "failed",
-	[DUMP_CANCELLED] = "cancelled",
+    [DUMP_QUEUED] = "queued", [DUMP_RUNNING] = "running",     [DUMP_COMPLETED] = "completed",
+    [DUMP_FAILED] = "failed", [DUMP_CANCELLED] = "cancelled",
 };
 
 static const char *const dump_format_names[DUMP_FMT__MAX] = {
-	[DUMP_FMT_ELF] = "elf",
-	[DUMP_FMT_KDUMP_ZLIB] = "kdump-zlib",
-	[DUMP_FMT_KDUMP_LZO] = "kdump-lzo",
-	[DUMP_FMT_KDUMP_SNAPPY] = "kdump-snappy",
+    [DUMP_FMT_ELF] = "elf",
+    [DUMP_FMT_KDUMP_ZLIB] = "kdump-zlib",
+    [DUMP_FMT_KDUMP_LZO] = "kdump-lzo",
+    [DUMP_FMT_KDUMP_SNAPPY] = "kdump-snappy",
 };
 
 const char *dump_state_name(enum dump_state s)
@@ -60,8 +59,8 @@ int dump_format_parse(const char *s, enum dump_format *out, struct err *e)
 		}
 	}
 	return err_set(e, ERR_INVALID,
-		       "unknown format '%.32s'; allowed: elf, kdump-zlib, kdump-lzo, kdump-snappy",
-		       s);
+	               "unknown format '%.32s'; allowed: elf, kdump-zlib, kdump-lzo, kdump-snappy",
+	               s);
 }
 
 void dump_id_new(char out[DUMP_ID_SIZE], time_t now)
@@ -79,7 +78,7 @@ void dump_id_new(char out[DUMP_ID_SIZE], time_t now)
 	}
 	gmtime_r(&now, &tm);
 	snprintf(out, DUMP_ID_SIZE, "%04d%02d%02dT%02d%02d%02dZ-", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	for (size_t i = 0; i < sizeof(rnd); i++) {
 		out[17 + 2 * i] = hex[rnd[i] >> 4];
 		out[17 + 2 * i + 1] = hex[rnd[i] & 15];
@@ -113,7 +112,7 @@ int dump_id_check(const char *id, struct err *e)
 	return 0;
 bad:
 	return err_set(e, ERR_INVALID,
-		       "malformed dump id; expected YYYYMMDDTHHMMSSZ-xxxxxxxxxxxx (12 hex digits)");
+	               "malformed dump id; expected YYYYMMDDTHHMMSSZ-xxxxxxxxxxxx (12 hex digits)");
 }
 
 /* Length of the UTF-8 sequence at p (max n bytes), 0 if invalid. */
@@ -157,21 +156,23 @@ int dump_vm_name_check(const char *name, size_t len, struct err *e)
 		return err_set(e, ERR_INVALID, "empty VM name");
 	if (len > DUMP_VM_NAME_MAX)
 		return err_set(e, ERR_INVALID, "VM name of %zu bytes exceeds the limit of %d bytes",
-			       len, DUMP_VM_NAME_MAX);
+		               len, DUMP_VM_NAME_MAX);
 	if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
 		return err_set(e, ERR_INVALID, "VM name may not be '.' or '..'");
 	for (size_t i = 0; i < len;) {
 		size_t n;
 
-		if (p[i] == '/')
-			return err_set(e, ERR_INVALID, "VM name may not contain '/'");
+		if (p[i] == '/' || p[i] == '\\')
+			return err_set(e, ERR_INVALID, "VM name may not contain '%c'", p[i]);
 		if (p[i] < 0x20 || p[i] == 0x7f)
-			return err_set(e, ERR_INVALID,
-				       "VM name may not contain control characters (byte 0x%02x at %zu)",
-				       p[i], i);
+			return err_set(
+			    e, ERR_INVALID,
+			    "VM name may not contain control characters (byte 0x%02x at %zu)", p[i],
+			    i);
 		n = dump_utf8_len(p + i, len - i);
 		if (n == 0)
-			return err_set(e, ERR_INVALID, "VM name is not valid UTF-8 (at byte %zu)", i);
+			return err_set(e, ERR_INVALID, "VM name is not valid UTF-8 (at byte %zu)",
+			               i);
 		i += n;
 	}
 	return 0;
@@ -183,8 +184,8 @@ void dump_vm_path_component(const char *name, char *out)
 
 	for (i = 0; name[i] != '\0' && i < DUMP_VM_NAME_MAX; i++) {
 		unsigned char c = (unsigned char)name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '-';
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 
 		out[i] = ok ? (char)c : '_';
 	}

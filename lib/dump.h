@@ -12,17 +12,30 @@
 
 #include "err.h"
 
-enum dump_state { DUMP_QUEUED, DUMP_RUNNING, DUMP_COMPLETED, DUMP_FAILED, DUMP_CANCELLED, DUMP_STATE__MAX };
+enum dump_state {
+	DUMP_QUEUED,
+	DUMP_RUNNING,
+	DUMP_COMPLETED,
+	DUMP_FAILED,
+	DUMP_CANCELLED,
+	DUMP_STATE__MAX
+};
 
 const char *dump_state_name(enum dump_state s);
 int dump_state_parse(const char *s, enum dump_state *out);
 bool dump_state_is_final(enum dump_state s);
 
 /* Formats libvirt's virDomainCoreDumpWithFormat knows (memory-only). */
-enum dump_format { DUMP_FMT_ELF, DUMP_FMT_KDUMP_ZLIB, DUMP_FMT_KDUMP_LZO, DUMP_FMT_KDUMP_SNAPPY, DUMP_FMT__MAX };
+enum dump_format {
+	DUMP_FMT_ELF,
+	DUMP_FMT_KDUMP_ZLIB,
+	DUMP_FMT_KDUMP_LZO,
+	DUMP_FMT_KDUMP_SNAPPY,
+	DUMP_FMT__MAX
+};
 
-const char *dump_format_name(enum dump_format f);     /* "elf", "kdump-zlib", ... */
-const char *dump_format_ext(enum dump_format f);      /* ".elf", ".kdump" */
+const char *dump_format_name(enum dump_format f); /* "elf", "kdump-zlib", ... */
+const char *dump_format_ext(enum dump_format f);  /* ".elf", ".kdump" */
 /* ERR_INVALID naming the allowed formats when unknown. */
 int dump_format_parse(const char *s, enum dump_format *out, struct err *e);
 
@@ -34,8 +47,8 @@ int dump_id_check(const char *id, struct err *e);
 
 /*
  * VM names: 1..DUMP_VM_NAME_MAX bytes of valid UTF-8, no control characters, no
- * '/', not "." or "..". libvirt allows more; we refuse what we cannot handle
- * safely everywhere (paths, URLs, Redis keys, logs).
+ * '/' or '\\' (InfluxDB tags cannot carry every backslash), not "." or "..". libvirt allows more;
+ * we refuse what we cannot handle safely everywhere (paths, URLs, Redis keys, logs).
  */
 #define DUMP_VM_NAME_MAX 128
 int dump_vm_name_check(const char *name, size_t len, struct err *e);

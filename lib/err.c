@@ -8,19 +8,19 @@
 #include <string.h>
 
 static const char *const err_names[ERR__MAX] = {
-	[ERR_OK] = "ok",
-	[ERR_INVALID] = "invalid",
-	[ERR_NOT_FOUND] = "not_found",
-	[ERR_CONFLICT] = "conflict",
-	[ERR_TOO_LARGE] = "too_large",
-	[ERR_UNSUPPORTED] = "unsupported",
-	[ERR_UNAVAILABLE] = "unavailable",
-	[ERR_TIMEOUT] = "timeout",
-	[ERR_PROTOCOL] = "protocol",
-	[ERR_NO_SPACE] = "no_space",
-	[ERR_IO] = "io",
-	[ERR_AUTH] = "auth",
-	[ERR_INTERNAL] = "internal",
+    [ERR_OK] = "ok",
+    [ERR_INVALID] = "invalid",
+    [ERR_NOT_FOUND] = "not_found",
+    [ERR_CONFLICT] = "conflict",
+    [ERR_TOO_LARGE] = "too_large",
+    [ERR_UNSUPPORTED] = "unsupported",
+    [ERR_UNAVAILABLE] = "unavailable",
+    [ERR_TIMEOUT] = "timeout",
+    [ERR_PROTOCOL] = "protocol",
+    [ERR_NO_SPACE] = "no_space",
+    [ERR_IO] = "io",
+    [ERR_AUTH] = "auth",
+    [ERR_INTERNAL] = "internal",
 };
 
 int err_set(struct err *e, enum err_code code, const char *fmt, ...)

@@ -34,7 +34,7 @@ struct err {
 
 /* Fill e (if not NULL) with code and a printf-formatted message; returns -1. */
 int err_set(struct err *e, enum err_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prefix the existing message: "prefix: old message". */
 void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_clear(struct err *e);

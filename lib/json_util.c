@@ -45,8 +45,8 @@ json_t *jsonu_parse(const char *buf, size_t len, size_t max_bytes, int max_depth
 	json_t *v;
 
 	if (len > max_bytes) {
-		err_set(e, ERR_TOO_LARGE, "JSON body of %zu bytes exceeds the limit of %zu bytes", len,
-			max_bytes);
+		err_set(e, ERR_TOO_LARGE, "JSON body of %zu bytes exceeds the limit of %zu bytes",
+		        len, max_bytes);
 		return NULL;
 	}
 	if (len == 0) {
@@ -56,7 +56,7 @@ json_t *jsonu_parse(const char *buf, size_t len, size_t max_bytes, int max_depth
 	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (v == NULL) {
 		err_set(e, ERR_INVALID, "invalid JSON at line %d column %d: %s", je.line, je.column,
-			je.text);
+		        je.text);
 		return NULL;
 	}
 	if (!jsonu_depth_ok(v, max_depth)) {
@@ -119,7 +119,7 @@ void jsonu_time_format(long long unix_ms, char out[32])
 
 	gmtime_r(&secs, &tm);
 	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(unix_ms % 1000));
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(unix_ms % 1000));
 }
 
 static int jsonu_digits(const char **p, int n, int *out)
@@ -166,8 +166,8 @@ int jsonu_time_parse(const char *s, long long *unix_ms, struct err *e)
 		} else if (*p == '+' || *p == '-') {
 			int sign = *p++ == '-' ? -1 : 1, oh, om;
 
-			if (jsonu_digits(&p, 2, &oh) < 0 || *p++ != ':' || jsonu_digits(&p, 2, &om) < 0 ||
-			    oh > 23 || om > 59)
+			if (jsonu_digits(&p, 2, &oh) < 0 || *p++ != ':' ||
+			    jsonu_digits(&p, 2, &om) < 0 || oh > 23 || om > 59)
 				goto bad;
 			off = sign * (oh * 60 + om);
 		} else {
@@ -200,7 +200,7 @@ int jsonu_time_parse(const char *s, long long *unix_ms, struct err *e)
 	return 0;
 bad:
 	return err_set(e, ERR_INVALID,
-		       "'%.48s' is not a time; allowed: YYYY-MM-DD or RFC 3339 "
-		       "(YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM))",
-		       s);
+	               "'%.48s' is not a time; allowed: YYYY-MM-DD or RFC 3339 "
+	               "(YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM))",
+	               s);
 }

@@ -38,7 +38,7 @@ char *jsonu_dump(const json_t *v);
 
 /* New {"error":{"code":code,"message":...}}. */
 json_t *jsonu_error_new(const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* RFC 3339 UTC text with milliseconds for a Unix time in ms: "2026-11-22T18:30:00.123Z". */
 void jsonu_time_format(long long unix_ms, char out[32]);

@@ -14,10 +14,10 @@ static const char *log_component = "memdump";
 static volatile int log_min = LOG_LVL_INFO;
 
 static const char *const log_names[LOG_LVL__MAX] = {
-	[LOG_LVL_DEBUG] = "debug",
-	[LOG_LVL_INFO] = "info",
-	[LOG_LVL_WARN] = "warn",
-	[LOG_LVL_ERROR] = "error",
+    [LOG_LVL_DEBUG] = "debug",
+    [LOG_LVL_INFO] = "info",
+    [LOG_LVL_WARN] = "warn",
+    [LOG_LVL_ERROR] = "error",
 };
 
 void log_init(const char *component, enum log_level min)
@@ -68,9 +68,9 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(line, sizeof(line),
-		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s comp=%s event=%s ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     ts.tv_nsec / 1000000, log_level_name(level), log_component, event);
+	             "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s comp=%s event=%s ",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	             ts.tv_nsec / 1000000, log_level_name(level), log_component, event);
 	if (n < 0)
 		return;
 	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;

@@ -27,7 +27,7 @@ int log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level level);
 
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Quote and escape untrusted text for a log line (see above). NULL gives "-". */
 const char *log_q(const char *s);
