@@ -15,7 +15,7 @@ import { renderChart } from './charts.js';
 
 const ACTIVE_POLL_MS = 1500;
 const AUTO_REFRESH_MS = 5000;
-const TRIGGER_BATCH = 100; // VMs per POST /trigger
+const TRIGGER_BATCH = 64; // VMs per POST /trigger (TRIGGER_VMS_MAX in fcgi/trigger.h)
 const AUTO_KEY = 'memdump.autoRefresh';
 
 function str(v) { return typeof v === 'string' ? v : ''; }
@@ -133,7 +133,15 @@ function renderStats(s) {
 
 const picker = new VmPicker(updateButtons);
 const active = new ActiveList(cancelDump);
-const history = new History((e, source) => reportError(e, source), () => sourceOk('history'));
+let lastHistoryError = '';
+const history = new History((e, source) => {
+  const msg = reportError(e, source);
+  // a refused filter (400) is the user's to fix: say so once, not on every refresh
+  if (e instanceof ApiError && e.status >= 400 && e.status < 500 && msg !== lastHistoryError) {
+    notify(`History: ${msg}`, 'error');
+  }
+  lastHistoryError = msg;
+}, () => { lastHistoryError = ''; sourceOk('history'); });
 
 async function loadVms() {
   try {
