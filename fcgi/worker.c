@@ -123,7 +123,10 @@ static void worker_serve(struct api_ctx *ctx, FCGX_Request *fr)
 	if (q.content_type != NULL && *q.content_type == '\0')
 		q.content_type = NULL;
 	q.origin = FCGX_GetParam("HTTP_ORIGIN", fr->envp);
-	q.host = FCGX_GetParam("HTTP_HOST", fr->envp);
+	/* the Host header as sent (Debian's fastcgi_params make HTTP_HOST $host, port dropped) */
+	q.host = FCGX_GetParam("MEMDUMP_REQUEST_HOST", fr->envp);
+	if (q.host == NULL || *q.host == '\0')
+		q.host = FCGX_GetParam("HTTP_HOST", fr->envp);
 	q.accel_prefix = FCGX_GetParam("MEMDUMP_ACCEL_PREFIX", fr->envp);
 	if (q.method == NULL)
 		q.method = "GET";
