@@ -39,6 +39,7 @@ struct entry {
 	enum dump_state cancel_state; /* DUMP_CANCELLED or DUMP_FAILED */
 	char *cancel_reason;          /* error text for the final state */
 	unsigned long long processed; /* from libvirt's job stats */
+	bool finishing;               /* the worker is recording the outcome */
 };
 
 struct queue {
@@ -85,6 +86,14 @@ static char *queue_fifo_path(const struct job *j)
 	int dirlen = slash != NULL ? (int)(slash - j->path) : 0;
 
 	return xasprintf("%.*s/.%s.fifo", dirlen, j->path, j->id);
+}
+
+/* With the lock: the dump object, with the bytes received so far. */
+static json_t *queue_json(struct entry *en)
+{
+	if (en->st != NULL && en->job->state == DUMP_RUNNING)
+		en->job->bytes_written = stream_bytes(en->st);
+	return job_to_json(en->job);
 }
 
 static struct entry *queue_find(struct queue *q, const char *id)
@@ -189,6 +198,7 @@ static void *queue_worker(void *arg)
 	enum dump_format fmt;
 	unsigned long long size = 0;
 	int rc = -1, src = -1;
+	bool cancelled = false;
 
 	pthread_mutex_lock(&q->lock);
 	vm = xstrdup(en->job->vm);
@@ -210,7 +220,13 @@ static void *queue_worker(void *arg)
 		rc = virt_dump(q->virt, vm, fifo, fmt, &e);
 		stream_dump_returned(st);
 		src = stream_wait(st, sha, &size, &se);
-		if (rc == 0 && src == 0 && stream_commit(st, &se) < 0)
+		/* From here on the dump is done one way or the other: a late cancel
+		 * (or shutdown) no longer applies, so the file and the state agree. */
+		pthread_mutex_lock(&q->lock);
+		en->finishing = true;
+		cancelled = en->cancel;
+		pthread_mutex_unlock(&q->lock);
+		if (!cancelled && rc == 0 && src == 0 && stream_commit(st, &se) < 0)
 			src = -1;
 	}
 
@@ -223,7 +239,7 @@ static void *queue_worker(void *arg)
 	struct job *j = en->job;
 	if (st != NULL)
 		j->bytes_written = size > 0 ? size : j->bytes_written;
-	if (en->cancel) {
+	if (cancelled || (st == NULL && en->cancel)) {
 		j->state = en->cancel_state;
 		job_set_error(j, en->cancel_reason);
 	} else if (st == NULL) {
@@ -285,7 +301,7 @@ static void queue_schedule(struct queue *q)
 /* With the lock: ask a running dump to stop; the worker records final_state. */
 static void queue_stop_running(struct entry *en, enum dump_state final_state, const char *why)
 {
-	if (en->cancel)
+	if (en->cancel || en->finishing)
 		return;
 	en->cancel = true;
 	en->cancel_state = final_state;
@@ -549,7 +565,7 @@ int queue_create(struct queue *q, const char *vm, enum dump_format fmt, json_t *
 	log_info("dump_queued", "id=%s vm=%s format=%s", id, log_q(vm), dump_format_name(fmt));
 	queue_schedule(q);
 	en = queue_find(q, id);
-	*out = en != NULL ? job_to_json(en->job) : json_null();
+	*out = en != NULL ? queue_json(en) : json_null();
 	rc = 0;
 out:
 	pthread_mutex_unlock(&q->lock);
@@ -566,7 +582,7 @@ int queue_get(struct queue *q, const char *id, json_t **out, struct err *e)
 	if (en == NULL) {
 		err_set(e, ERR_NOT_FOUND, "no dump with id %s", id);
 	} else {
-		*out = job_to_json(en->job);
+		*out = queue_json(en);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&q->lock);
@@ -586,7 +602,7 @@ json_t *queue_list(struct queue *q, const struct request_list *f)
 			continue;
 		if (f->has_vm && strcmp(j->vm, f->vm) != 0)
 			continue;
-		json_array_append_new(arr, job_to_json(j));
+		json_array_append_new(arr, queue_json(q->v[i - 1]));
 		count++;
 	}
 	pthread_mutex_unlock(&q->lock);
