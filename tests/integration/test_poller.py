@@ -11,6 +11,7 @@ import time
 
 import pytest
 import redis
+import requests
 
 import stack as harness
 from poller_util import Store, create_dump, start_poller, wait_for
@@ -215,3 +216,32 @@ def test_redis_restart_recovers(tmp_path, st):
     assert log.count("event=redis_down") == 1  # one line per state change, no busy loop
     assert log.count("event=redis_up") == 2
     assert poller.alive()
+
+
+def test_trigger_through_api_races_poller_safely(make_stack):
+    """Dumps queued through memdump-api (which records them in Redis right after
+    memdumpd accepted them) while the poller cycles every second are never mistaken
+    for lost ones: each ends completed, with its record, event-free of 'unknown'."""
+    full = make_stack("full", max_concurrent=2)
+    base = full.nginx.url + "api/memory-dumps/"
+    store = Store(full.redis.url)
+    wait_for(lambda: store.hash("memdump:vms").get(VM), "inventory", logs=[full.poller])
+    ids = []
+    for _ in range(2):  # two rounds, so a trigger lands during some cycle
+        r = requests.post(base + "trigger", json={"vms": ["web-server", "db-server"]},
+                          timeout=90)
+        assert r.status_code == 202, r.text
+        round_ids = [x["dump_id"] for x in r.json()["results"] if x["status"] == "accepted"]
+        assert len(round_ids) == 2, r.text
+        for i in round_ids:  # recorded by the API before it answered
+            assert store.dump(i) is not None
+        ids += round_ids
+        for i in round_ids:
+            wait_for(lambda i=i: (store.dump(i) or {}).get("state") in FINAL,
+                     f"dump {i} finished", timeout=240, logs=[full.poller, full.memdumpd])
+    for i in ids:
+        rec = store.dump(i)
+        assert rec["state"] == "completed", rec
+        assert "unknown to memdumpd" not in (rec.get("error") or "")
+    assert not set(ids) & set(store.hash("memdump:active"))
+    assert "unknown to memdumpd" not in full.poller.log_text()
