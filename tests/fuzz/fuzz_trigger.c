@@ -1,0 +1,24 @@
+/*
+ * fuzz_trigger: libFuzzer target for memdump-api's trigger parser, through
+ * caserender_trigger (the path of the data-folder cases in tests/data/trigger/).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit/support/caserender_api.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *input = malloc(size + 1);
+
+	if (input == NULL)
+		return 0;
+	memcpy(input, data, size);
+	input[size] = '\0';
+	free(caserender_trigger(input, size));
+	free(input);
+	return 0;
+}
