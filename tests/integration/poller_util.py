@@ -87,3 +87,21 @@ def create_dump(service_url, vm):
     r = requests.post(service_url + "/api/dumps", json={"vm": vm}, timeout=30)
     assert r.status_code == 202, r.text
     return r.json()["dump"]
+
+
+class AuthRedis(harness.Redis):
+    """redis-server that requires a password (AUTH), for the URL's credentials."""
+
+    def __init__(self, run_dir, password):
+        super().__init__(run_dir)
+        self.password = password
+
+    def argv(self):
+        return super().argv() + ["--requirepass", self.password]
+
+    def ready(self):
+        try:
+            return redis.Redis(port=self.port, password=self.password,
+                               socket_timeout=1).ping()
+        except redis.exceptions.RedisError:
+            return False

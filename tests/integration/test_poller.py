@@ -245,3 +245,30 @@ def test_trigger_through_api_races_poller_safely(make_stack):
         assert "unknown to memdumpd" not in (rec.get("error") or "")
     assert not set(ids) & set(store.hash("memdump:active"))
     assert "unknown to memdumpd" not in full.poller.log_text()
+
+
+def test_redis_password_and_database(tmp_path, st):
+    """AUTH and SELECT from REDIS_URL; a wrong password is one clear log line, no crash."""
+    from poller_util import AuthRedis
+    pw = "p@ss:w/rd"
+    r = AuthRedis(tmp_path / "authredis", pw).start()
+    try:
+        enc = "p%40ss%3Aw%2Frd"
+        url = st.memdumpd.url
+        good = start_poller(tmp_path, f"redis://:{enc}@127.0.0.1:{r.port}/3", [url],
+                            name="poller-auth")
+        db3 = redis.Redis(port=r.port, password=pw, db=3, socket_timeout=5)
+        wait_for(lambda: db3.hget("memdump:health", url), "health in db 3", logs=[good])
+        assert redis.Redis(port=r.port, password=pw, db=0).dbsize() == 0
+        good.stop()
+
+        bad = start_poller(tmp_path, f"redis://:wrong@127.0.0.1:{r.port}/3", [url],
+                           name="poller-badauth")
+        wait_for(lambda: "event=redis_down" in bad.log_text(), "auth failure logged",
+                 logs=[bad])
+        assert "refused the credentials" in bad.log_text()
+        assert "wrong" not in bad.log_text()  # the password never reaches a log
+        assert bad.alive()
+        bad.stop()
+    finally:
+        r.stop()
