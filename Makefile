@@ -159,7 +159,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_DIR = $(BUILD)/fuzz
 # Fuzz targets call the data-folder render functions (tests/unit/support), so the
 # fuzzed path is the tested path.
-FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRC) $(TESTSUP_SRC) $(API_SRC))
+FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRC) $(TESTSUP_SRC) $(API_SRC) $(MEMDUMPD_SRC))
 FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
