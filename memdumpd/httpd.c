@@ -498,13 +498,14 @@ struct httpd *httpd_start(const char *listen, const struct httpd_ctx *ctx, struc
 	h = xcalloc(1, sizeof(*h));
 	h->ctx = *ctx;
 	h->started = time(NULL);
-	h->mhd = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
-	        (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-	    0, NULL, NULL, httpd_handler, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)HTTPD_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, httpd_mhd_log, NULL, MHD_OPTION_END);
+	h->mhd =
+	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	                         MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	                     0, NULL, NULL, httpd_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+	                     httpd_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT,
+	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_IDLE_TIMEOUT_S,
+	                     MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, NULL, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (h->mhd == NULL) {
 		err_set(e, ERR_IO, "cannot listen on %s (MEMDUMP_LISTEN): %s", listen,
