@@ -204,7 +204,7 @@ demo-stop:
 	$(PYTHON) tests/harness/stack.py down --run-dir $(CURDIR)/.run
 bench: deps
 	$(MAKE) all
-	$(PYTHON) tests/bench/bench.py
+	MEMDUMP_BIN_DIR=$${MEMDUMP_BIN_DIR:-$(CURDIR)/$(BINDIR)} $(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build bin htdocs/vendor

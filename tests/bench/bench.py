@@ -521,6 +521,18 @@ def section_api(ctx):
         static = ctx.wrk.run(base + "/records.json")
         compare("api", f"/records?limit=100 ({len(doc.get('records', []))} of "
                        f"{doc.get('total')} records, {len(body)} B)", ours, static)
+        # the same two InfluxQL statements the API sends (fcgi/history.c), straight to
+        # InfluxDB: what the API costs on top of its database
+        q = urllib.parse.urlencode({
+            "db": st.influx_db,
+            "q": "SELECT * FROM mem_dumps ORDER BY time DESC LIMIT 100 OFFSET 0; "
+                 "SELECT COUNT(dump_id) FROM mem_dumps"})
+        direct = ctx.wrk.run(f"{st.influx.url}/query?{q}")
+        result("api", f"/records vs InfluxDB /query alone (same 2 statements): rps ratio "
+                      f"{ratio(ours['rps'], direct['rps']):.2f} (ours {ours['rps']:.0f}/s vs "
+                      f"{direct['rps']:.0f}/s); p50 {fmt_ms(ours['p50'])} vs "
+                      f"{fmt_ms(direct['p50'])}; p99 {fmt_ms(ours['p99'])} vs "
+                      f"{fmt_ms(direct['p99'])}")
 
         # /trigger: a dump of the guest runs during both runs (so both share the CPU with
         # it); every trigger then goes nginx -> worker -> Redis -> memdumpd and is refused
