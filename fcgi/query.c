@@ -8,54 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "urlcode.h"
 #include "xmalloc.h"
-
-static int query_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode s[0..len) into a new string; -1 (and *out NULL) on bad escapes or NUL. */
-static int query_decode(const char *s, size_t len, char **out)
-{
-	char *d = xmalloc(len + 1);
-	size_t j = 0;
-
-	*out = NULL;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi, lo;
-
-			if (len - i < 3)
-				goto bad;
-			hi = query_hex(s[i + 1]);
-			lo = query_hex(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				goto bad;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (c == '\0')
-			goto bad;
-		d[j++] = c;
-	}
-	d[j] = '\0';
-	*out = d;
-	return 0;
-bad:
-	free(d);
-	return -1;
-}
 
 static int query_allowed(const char *key, const char *const *allowed)
 {
@@ -89,8 +43,9 @@ int query_parse(const char *raw, const char *const *allowed, struct query *out, 
 			        QUERY_PARAMS_MAX);
 			goto fail;
 		}
-		if (query_decode(p, klen, &key) < 0 ||
-		    query_decode(eq ? eq + 1 : p + len, eq ? len - klen - 1 : 0, &value) < 0) {
+		if (urlcode_decode(p, klen, true, &key) < 0 ||
+		    urlcode_decode(eq ? eq + 1 : p + len, eq ? len - klen - 1 : 0, true, &value) <
+		        0) {
 			free(key);
 			err_set(
 			    e, ERR_INVALID,

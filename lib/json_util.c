@@ -96,7 +96,8 @@ int jsonu_num(const json_t *obj, const char *key, double *out)
 
 char *jsonu_dump(const json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	/* 15 significant digits: 0.011, not 0.010999999999999999 */
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 
 	return s != NULL ? s : xstrdup("null");
 }

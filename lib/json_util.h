@@ -33,7 +33,7 @@ int jsonu_int(const json_t *obj, const char *key, long long *out);
 /* Number member (integer or real); -1 when absent or not a number. */
 int jsonu_num(const json_t *obj, const char *key, double *out);
 
-/* Compact UTF-8 text of v, new (free() it); never NULL. */
+/* Compact UTF-8 text of v (reals with 15 significant digits), new (free() it); never NULL. */
 char *jsonu_dump(const json_t *v);
 
 /* New {"error":{"code":code,"message":...}}. */

@@ -13,6 +13,7 @@
  */
 #include "redis_store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 
 #include "dump.h"
 #include "json_util.h"
+#include "urlcode.h"
 #include "xmalloc.h"
 
 #define K_ACTIVE "memdump:active"
@@ -60,46 +62,6 @@ void store_url_release(struct store_url *u)
 	memset(u, 0, sizeof(*u));
 }
 
-static int store_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* %XX-decode s[0..len) into a new string; NULL when malformed or it decodes to NUL. */
-static char *store_pct_decode(const char *s, size_t len)
-{
-	char *out = xmalloc(len + 1);
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '%') {
-			int hi, lo;
-
-			if (i + 2 >= len)
-				goto bad;
-			hi = store_hexval(s[i + 1]);
-			lo = store_hexval(s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				goto bad;
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			out[o++] = s[i];
-		}
-	}
-	out[o] = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
 /* Decimal in [min, max] spanning exactly s[0..len). */
 static int store_num(const char *s, size_t len, long min, long max, int *out)
 {
@@ -126,7 +88,7 @@ static bool store_host_ok(const char *h, size_t len)
 		if (len < 3 || h[len - 1] != ']')
 			return false;
 		for (size_t i = 1; i < len - 1; i++)
-			if (!(store_hexval(h[i]) >= 0 || h[i] == ':' || h[i] == '.'))
+			if (!(isxdigit((unsigned char)h[i]) || h[i] == ':' || h[i] == '.'))
 				return false;
 		return true;
 	}
@@ -180,9 +142,9 @@ static int store_url_tcp(const char *p, struct store_url *out, struct err *e)
 			return err_set(e, ERR_INVALID,
 			               "Redis URL: credentials must be [USER]:PASSWORD@ "
 			               "(percent-encode special characters)");
-		if (c > p && (out->username = store_pct_decode(p, (size_t)(c - p))) == NULL)
+		if (c > p && urlcode_decode(p, (size_t)(c - p), false, &out->username) < 0)
 			return err_set(e, ERR_INVALID, "Redis URL: bad %%-escape in the user name");
-		if ((out->password = store_pct_decode(c + 1, (size_t)(at - c - 1))) == NULL)
+		if (urlcode_decode(c + 1, (size_t)(at - c - 1), false, &out->password) < 0)
 			return err_set(e, ERR_INVALID, "Redis URL: bad %%-escape in the password");
 		p = at + 1;
 	}

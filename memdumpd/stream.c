@@ -103,6 +103,16 @@ static void stream_drain_writers(struct stream *s)
 	}
 }
 
+/* Hash and keep n bytes just read from the FIFO; -1 (s->err) when the .part write fails. */
+static int stream_take(struct stream *s, EVP_MD_CTX *md, const unsigned char *buf, size_t n)
+{
+	EVP_DigestUpdate(md, buf, n);
+	if (stream_write_all(s->part_fd, buf, n) < 0)
+		return err_set(&s->err, ERR_IO, "writing %s failed: %s", s->part, strerror(errno));
+	atomic_fetch_add(&s->bytes, (unsigned long long)n);
+	return 0;
+}
+
 static void *stream_reader(void *arg)
 {
 	struct stream *s = arg;
@@ -141,13 +151,8 @@ static void *stream_reader(void *arg)
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			n = read(s->fifo_fd, buf, STREAM_BUF);
 			if (n > 0) {
-				EVP_DigestUpdate(md, buf, (size_t)n);
-				if (stream_write_all(s->part_fd, buf, (size_t)n) < 0) {
-					err_set(&s->err, ERR_IO, "writing %s failed: %s", s->part,
-					        strerror(errno));
+				if (stream_take(s, md, buf, (size_t)n) < 0)
 					goto out;
-				}
-				atomic_fetch_add(&s->bytes, (unsigned long long)n);
 				continue;
 			}
 			if (n == 0) {
@@ -165,13 +170,8 @@ static void *stream_reader(void *arg)
 		if (atomic_load(&s->returned) && !(p[0].revents & POLLIN)) {
 			n = read(s->fifo_fd, buf, STREAM_BUF);
 			if (n > 0) {
-				EVP_DigestUpdate(md, buf, (size_t)n);
-				if (stream_write_all(s->part_fd, buf, (size_t)n) < 0) {
-					err_set(&s->err, ERR_IO, "writing %s failed: %s", s->part,
-					        strerror(errno));
+				if (stream_take(s, md, buf, (size_t)n) < 0)
 					goto out;
-				}
-				atomic_fetch_add(&s->bytes, (unsigned long long)n);
 				continue;
 			}
 			eof = true;

@@ -213,7 +213,7 @@ def stop_group(pid, starttime=None, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
 
 def _pdeathsig():
     """preexec_fn: get SIGTERM when the harness dies (Linux PR_SET_PDEATHSIG = 1);
-    SIGTERM, not SIGKILL, so nginx and runuser still take their own children down."""
+    SIGTERM, not SIGKILL, so nginx still takes its own workers down."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
     except Exception:  # noqa: BLE001 - best effort only
@@ -552,7 +552,12 @@ class LibvirtSession:
         self.started = False
         if self.private:
             self.user = VIRT_USER
-            self.as_user = ["runuser", "-u", VIRT_USER, "--", "env",
+            # setpriv execs (runuser would stay in between as a parent that answers
+            # SIGTERM by killing its child after 2 s): signals reach the program itself.
+            # A uid change clears PDEATHSIG, so setpriv sets it again.
+            pw = ensure_virt_user()
+            self.as_user = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                            "--init-groups", "--pdeathsig=TERM", "--", "env",
                             f"HOME={self.home}", f"XDG_RUNTIME_DIR={self.runtime}"]
         else:
             self.user = pwd.getpwuid(os.getuid()).pw_name
