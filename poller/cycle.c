@@ -217,6 +217,9 @@ static void cycle_dump_writes(const struct cycle_input *in, struct store_cycle_w
 				json_array_append_new(w->events, cycle_event(in, d));
 		} else if (ttl >= 1) {
 			cycle_dump_put(w, d, ttl, true);
+			if (in->events_since_ms > 0 &&
+			    cycle_time(d, "finished_at") > in->events_since_ms)
+				json_array_append_new(w->events, cycle_event(in, d));
 		}
 		return;
 	}

@@ -27,8 +27,13 @@ struct cycle_host {
 
 struct cycle_input {
 	long long now_ms;
-	long long max_wait_s;              /* MEMDUMP_MAX_WAIT */
-	long long record_ttl_s;            /* MEMDUMP_RECORD_TTL */
+	long long max_wait_s;   /* MEMDUMP_MAX_WAIT */
+	long long record_ttl_s; /* MEMDUMP_RECORD_TTL */
+	/* Wall time the previous successful cycle's answers were all in (0: none yet).
+	 * A finished dump Redis did not have gets an event only when it finished after
+	 * this: the previous cycle cannot have reported it, while old records written
+	 * back after a FLUSHALL stay silent. */
+	long long events_since_ms;
 	const struct store_snapshot *snap; /* borrowed */
 	const struct cycle_host *hosts;
 	size_t n_hosts;

@@ -66,6 +66,7 @@ struct poller {
 	int redis_failures;
 	long long leader_since_ms;
 	long long last_renew_mono;
+	long long last_fetch_ms; /* wall time the last committed cycle's answers were in */
 };
 
 static volatile sig_atomic_t poller_stop_flag;
@@ -405,7 +406,7 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 	struct cycle_host *hosts = NULL;
 	struct poller_fetch *f = NULL;
 	struct cycle_input in;
-	long long t0 = poller_mono_ms();
+	long long t0 = poller_mono_ms(), fetched_ms;
 	char now[32];
 	int rc = -1;
 
@@ -415,6 +416,7 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 	hosts = xcalloc(p->n_hosts ? p->n_hosts : 1, sizeof(*hosts));
 	poller_fetch_all(p, f);
 	poller_confirm(p, &snap, f);
+	fetched_ms = poller_now_ms();
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		hosts[i].url = p->hosts[i].url;
 		hosts[i].health = f[i].answer[PC_HEALTH];
@@ -428,6 +430,7 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 	in.now_ms = poller_now_ms();
 	in.max_wait_s = config_num(p->cfg, CFG_MAX_WAIT);
 	in.record_ttl_s = config_num(p->cfg, CFG_RECORD_TTL);
+	in.events_since_ms = p->last_fetch_ms;
 	in.snap = &snap;
 	in.hosts = hosts;
 	in.n_hosts = p->n_hosts;
@@ -446,6 +449,7 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 
 	if (store_cycle_commit(p->store, &w, e) == 0) {
 		poller_log_events(w.events);
+		p->last_fetch_ms = fetched_ms;
 		rc = 0;
 	} else if (e->code == ERR_CONFLICT) {
 		log_debug("cycle_conflict", "reason=%s", log_q(e->msg));

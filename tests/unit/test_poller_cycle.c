@@ -223,6 +223,34 @@ static void test_old_finished_dump_rebuilt_only_if_new(void **state)
 	fx_free(&f);
 }
 
+/* A dump that finished between two cycles (never seen active) still gets its event;
+ * one that finished before the previous cycle's answers (a rebuild) does not. */
+static void test_unseen_finished_dump_event(void **state)
+{
+	struct fixture f;
+	char d[512], list[600];
+
+	(void)state;
+	fx_init(&f, "2026-11-22T18:30:10.000Z");
+	f.in.events_since_ms = T("2026-11-22T18:30:04.000Z"); /* finished at 18:30:05 */
+	snprintf(list, sizeof(list), "[%s]",
+	         dump_json(ID1, "web", "completed", "2026-11-22T18:30:00.000Z", d, sizeof(d)));
+	fx_up(&f, 0, "[]", list);
+	fx_merge(&f);
+	assert_int_equal(json_array_size(f.w.events), 1);
+	assert_string_equal(jsonu_str(json_array_get(f.w.events, 0), "state"), "completed");
+	fx_free(&f);
+
+	fx_init(&f, "2026-11-22T18:30:10.000Z");
+	f.in.events_since_ms = T("2026-11-22T18:30:06.000Z");
+	snprintf(list, sizeof(list), "[%s]",
+	         dump_json(ID1, "web", "completed", "2026-11-22T18:30:00.000Z", d, sizeof(d)));
+	fx_up(&f, 0, "[]", list);
+	fx_merge(&f);
+	assert_int_equal(json_array_size(f.w.events), 0);
+	fx_free(&f);
+}
+
 static void test_lost_dump_failed_with_reason(void **state)
 {
 	struct fixture f;
@@ -412,6 +440,7 @@ int main(void)
 	    cmocka_unit_test(test_unchanged_writes_nothing_but_health),
 	    cmocka_unit_test(test_completion_leaves_active_with_ttl),
 	    cmocka_unit_test(test_old_finished_dump_rebuilt_only_if_new),
+	    cmocka_unit_test(test_unseen_finished_dump_event),
 	    cmocka_unit_test(test_lost_dump_failed_with_reason),
 	    cmocka_unit_test(test_unconfigured_service_fails_its_dumps),
 	    cmocka_unit_test(test_overdue_dumps),
