@@ -39,10 +39,11 @@ async function call(method, path, { params, body } = {}) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
   const init = { method, headers: { Accept: 'application/json' }, signal: ctrl.signal, cache: 'no-store', credentials: 'same-origin' };
-  if (body !== undefined) {
+  if (method !== 'GET') {
+    // state-changing calls need this even without a body (docs/api.md: 415 otherwise)
     init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
   }
+  if (body !== undefined) init.body = JSON.stringify(body);
   let res;
   try {
     res = await fetch(BASE + path + query(params), init);

@@ -150,7 +150,7 @@ export class History {
     const actions = el('td', { class: 'actions', 'data-label': 'Actions' },
       el('button', { type: 'button', class: 'btn btn-row', 'data-action': 'details', 'data-index': index, 'aria-label': `Details of dump ${str(r.dump_id) || index}` }, 'Details'));
     if (sha) {
-      actions.appendChild(el('button', { type: 'button', class: 'btn btn-row', 'data-action': 'copy', 'data-index': index, 'aria-label': `Copy SHA-256 of dump ${str(r.dump_id)}` }, 'Copy hash'));
+      actions.appendChild(el('button', { type: 'button', class: 'btn btn-row', 'data-action': 'copy', 'data-index': index, 'aria-label': `Copy hash of dump ${str(r.dump_id)}` }, 'Copy hash'));
     }
     const url = st === 'completed' ? downloadUrl(r.dump_id) : null;
     if (url) {

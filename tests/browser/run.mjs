@@ -2,13 +2,12 @@
 // memdumpd, Redis, InfluxDB, libvirt guests), in headless Chromium (Debian package)
 // driven by playwright-core. Run by `make browser` (MEMDUMP_BIN_DIR = the programs).
 //
-// The stack is started with tests/harness/stack.py `up` in a fresh run folder and always
-// stopped with `down`, even on failure or interruption. One extra large guest
-// ("big-server", defined here with LIBVIRT_AS virsh) makes dumps slow enough to watch and
-// cancel. A guest whose name holds markup checks that API values are shown as text.
+// The stack is started by tests/browser/stack_helper.py (tests/harness/stack.py as a
+// library) in a fresh run folder and always stopped, even on failure or interruption. One
+// extra large guest ("big-server") makes dumps slow enough to watch and cancel. A guest whose name holds markup checks that API values are shown as text.
 // Screenshots go to tests/browser/artifacts/. Prints "N passed, M failed"; exits 1 on failure.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -81,91 +80,68 @@ function freePort() {
   });
 }
 
-/** Split a shell-quoted command prefix (shlex.join output: words, 'single quotes'). */
-function shellSplit(text) {
-  const out = [];
-  let cur = null;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === "'") {
-      const j = text.indexOf("'", i + 1);
-      if (j < 0) throw new Error(`unbalanced quote in ${text}`);
-      cur = (cur || '') + text.slice(i + 1, j);
-      i = j;
-    } else if (c === '\\' && i + 1 < text.length) {
-      cur = (cur || '') + text[++i];
-    } else if (/\s/.test(c)) {
-      if (cur !== null) { out.push(cur); cur = null; }
-    } else {
-      cur = (cur || '') + c;
-    }
-  }
-  if (cur !== null) out.push(cur);
-  return out;
-}
-
-function readEnvFile(file) {
-  const env = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line);
-    if (m) env[m[1]] = m[2].startsWith("'") ? shellSplit(m[2]).join(' ') : m[2];
-  }
-  env.LIBVIRT_AS_ARGV = [];
-  const raw = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('LIBVIRT_AS='));
-  if (raw) env.LIBVIRT_AS_ARGV = shellSplit(raw.slice('LIBVIRT_AS='.length));
-  return env;
-}
-
+// tests/harness/stack.py used as a library by tests/browser/stack_helper.py, which keeps
+// the stack for as long as this runner lives (its stdin is our pipe: if we die, it stops
+// everything). `stack.py up` is not used: it detaches, and memdumpd, started through
+// `setpriv --pdeathsig=TERM`, is stopped as soon as `up` exits.
 const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mdb-'));
-let stackUp = false;
+let helper = null;
+let helperLines = null;
 
-function stackDown() {
-  if (!stackUp) return;
-  stackUp = false;
-  const r = spawnSync(PY, [path.join(REPO, 'tests/harness/stack.py'), 'down', '--run-dir', runDir],
-    { stdio: ['ignore', 'inherit', 'inherit'], timeout: 120000 });
-  if (r.status !== 0) console.log(`stack down exited ${r.status}`);
+function startHelper(port) {
+  helper = spawn(PY, [path.join(HERE, 'stack_helper.py'), runDir, String(port),
+    JSON.stringify([...SMALL_VMS, XSS_VM]), JSON.stringify([[BIG_VM, BIG_MIB]])],
+  { stdio: ['pipe', 'pipe', 'inherit'] });
+  const queue = [];
+  const waiters = [];
+  let buf = '';
+  helper.stdout.setEncoding('utf8');
+  helper.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let obj;
+      try { obj = JSON.parse(line); } catch { console.log(`helper: ${line}`); continue; }
+      if (waiters.length) waiters.shift()(obj); else queue.push(obj);
+    }
+  });
+  helper.on('exit', (code) => { while (waiters.length) waiters.shift()({ ok: false, error: `stack helper exited ${code}` }); });
+  helperLines = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r)));
 }
 
-function runCmd(argv, opts = {}) {
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 120000, ...opts });
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stdout}${r.stderr}`);
-  return r.stdout;
+async function helperCall(cmd) {
+  helper.stdin.write(`${JSON.stringify(cmd)}\n`);
+  const r = await helperLines();
+  if (!r.ok) throw new Error(`stack helper: ${r.error}`);
+  return r;
 }
 
 async function stackUpNow() {
   const port = await freePort();
-  const mdPort = await freePort();
-  stackUp = true; // down is safe even if up fails half-way
-  const up = spawn(PY, [path.join(REPO, 'tests/harness/stack.py'), 'up', '--run-dir', runDir,
-    '--port', String(port), '--memdumpd-port', String(mdPort), '--guest-mib', '256',
-    '--guests', [...SMALL_VMS, XSS_VM].join(',')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const code = await new Promise((resolve) => up.on('exit', resolve));
-  if (code !== 0) throw new Error(`stack.py up exited ${code}`);
-  const env = readEnvFile(path.join(runDir, 'demo.env'));
-  // the big guest, defined and started as the libvirt user
-  const xml = path.join(runDir, 'big-guest.xml');
-  fs.writeFileSync(xml, `<domain type='qemu'><name>${BIG_VM}</name><memory unit='MiB'>${BIG_MIB}</memory><vcpu>1</vcpu>
-<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='network'/></os>
-<on_poweroff>destroy</on_poweroff><on_crash>destroy</on_crash>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator><serial type='pty'/></devices></domain>\n`);
-  fs.chmodSync(xml, 0o644);
-  const virsh = [...env.LIBVIRT_AS_ARGV, 'virsh', '-q', '-c', env.LIBVIRT_URI || 'qemu:///session'];
-  runCmd([...virsh, 'define', xml], { cwd: '/' });
-  runCmd([...virsh, 'start', BIG_VM], { cwd: '/' });
-  return env;
+  startHelper(port);
+  const first = await helperLines();
+  if (!first.ready) throw new Error(`stack did not start: ${first.error}`);
+  return first.env;
 }
 
-/** Stop one part of the stack (as recorded by `up` in stack.json) with SIGKILL. */
-function killPart(name) {
-  const state = JSON.parse(fs.readFileSync(path.join(runDir, 'stack.json'), 'utf8'));
-  const svc = state.services.find((s) => s.name === name);
-  assert(svc, `no ${name} in stack.json`);
-  try { process.kill(-svc.pid, 'SIGKILL'); } catch (e) { if (e.code !== 'ESRCH') throw e; }
+function stackDown() {
+  if (!helper || helper.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { helper.kill('SIGTERM'); }, 60000);
+    helper.on('exit', () => { clearTimeout(timer); resolve(); });
+    try { helper.stdin.end(`${JSON.stringify({ op: 'stop' })}\n`); } catch { helper.kill('SIGTERM'); }
+  });
+}
+
+/** Stop one part of the stack with SIGKILL (an outage, no restart). */
+async function killPart(name) {
+  await helperCall({ op: 'kill', part: name });
 }
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => { try { stackDown(); } finally { process.exit(130); } });
+  process.on(sig, () => { if (helper) helper.kill('SIGTERM'); process.exit(130); });
 }
 
 /* ---- page helpers ------------------------------------------------------------------------ */
@@ -257,7 +233,8 @@ async function main() {
   const env = await stackUpNow();
   const base = env.DASHBOARD_URL;
   console.log(`stack up in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${base}`);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'mdb-chrome-'))}`] });
+  // playwright gives every launch a fresh temporary --user-data-dir of its own
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   ({ ctx: context, p: page } = await newPage(DESKTOP));
   watchPage(page, 'desktop');
 
@@ -534,7 +511,7 @@ async function main() {
   });
 
   await test('memdumpd outage shows the banner naming it', async () => {
-    killPart('memdumpd');
+    await killPart('memdumpd');
     await waitFor('the memdumpd banner', async () => {
       if (await page.$eval('#banner', (e) => e.hidden)) return false;
       return /memdumpd/i.test(await page.$eval('#banner', (e) => e.textContent));
@@ -543,7 +520,7 @@ async function main() {
   });
 
   await test('Redis outage shows the banner naming Redis', async () => {
-    killPart('redis');
+    await killPart('redis');
     await waitFor('the Redis banner', async () => /Redis/.test(await page.$eval('#banner', (e) => (e.hidden ? '' : e.textContent))), 20000, 500);
     await shot(page, 'desktop-outage-redis', false);
     // the page keeps working: history still loads from InfluxDB
@@ -551,7 +528,7 @@ async function main() {
   });
 
   await test('InfluxDB outage shows the banner naming InfluxDB', async () => {
-    killPart('influx');
+    await killPart('influx');
     await page.click('#refresh-now');
     await waitFor('the InfluxDB banner', async () => /InfluxDB/.test(await page.$eval('#banner', (e) => (e.hidden ? '' : e.textContent))), 20000, 500);
     await shot(page, 'desktop-outage-influx', false);
@@ -566,7 +543,7 @@ try {
   console.log(`FATAL ${e && e.stack ? e.stack : e}`);
 } finally {
   if (browser) await browser.close().catch(() => {});
-  stackDown();
+  await stackDown();
   fs.rmSync(runDir, { recursive: true, force: true });
 }
 const passed = results.filter((r) => r.ok).length;
