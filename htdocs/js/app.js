@@ -107,9 +107,9 @@ function renderServices(services, poller) {
 function renderStats(s) {
   setText($('card-dumps'), num(s.total) !== null ? s.total.toLocaleString('en-US') : '–');
   const parts = [];
-  if (num(s.completed) !== null) parts.push(`${s.completed} completed`);
+  if (num(s.completed) !== null) parts.push(`${s.completed} ok`);
   if (num(s.failed) !== null) parts.push(`${s.failed} failed`);
-  if (num(s.success_rate) !== null) parts.push(`${Math.round(s.success_rate <= 1 ? s.success_rate * 100 : s.success_rate)} % ok`);
+  if (num(s.cancelled)) parts.push(`${s.cancelled} cancelled`);
   setText($('card-dumps-sub'), parts.join(' · ') || ' ');
   const last = s.last_dump && typeof s.last_dump === 'object' ? s.last_dump : null;
   if (last) {
@@ -125,7 +125,10 @@ function renderStats(s) {
   const d = [];
   if (num(s.duration_mean_s) !== null) d.push(`mean ${duration(s.duration_mean_s)}`);
   if (num(s.duration_p95_s) !== null) d.push(`p95 ${duration(s.duration_p95_s)}`);
-  setText($('card-storage-sub'), d.length ? `dump time ${d.join(', ')}` : ' ');
+  setText($('card-storage-sub'), d.length ? d.join(' · ') : ' ');
+  $('card-storage-sub').setAttribute('title', d.length ? `dump duration: ${d.join(', ')}` : '');
+  const rate = num(s.success_rate);
+  $('card-dumps-sub').setAttribute('title', rate !== null ? `success rate ${Math.round(rate * 100)} % (cancels are not failures)` : '');
   renderChart(s.per_day);
 }
 

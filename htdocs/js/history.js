@@ -160,7 +160,7 @@ export class History {
       el('td', { class: 'time', 'data-label': 'Time' }, el('time', { datetime: str(r.time) }, dateTime(r.time))),
       el('td', { class: 'vm', title: str(r.vm), 'data-label': 'VM' }, str(r.vm) || '–'),
       el('td', { class: 'state', 'data-label': 'State' }, el('span', { class: `badge badge-${st}` }, st), r.error ? el('span', { class: 'visually-hidden' }, `: ${str(r.error)}`) : null),
-      el('td', { class: 'num', 'data-label': 'Size' }, bytes(r.size_bytes)),
+      el('td', { class: 'num', 'data-label': 'Size' }, st === 'completed' || num(r.size_bytes) ? bytes(r.size_bytes) : '–'),
       el('td', { class: 'num', 'data-label': 'Duration' }, duration(r.duration_s)),
       el('td', { class: 'hash', title: sha || null, 'data-label': 'SHA-256' }, sha ? shortHash(sha) : '–'),
       el('td', { class: 'path', title: path || null, 'data-label': 'Path' }, el('span', null, path || '–')),

@@ -228,6 +228,7 @@ async function runAxe(p, label) {
 /* ---- the tests ---------------------------------------------------------------------------- */
 
 async function main() {
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const t0 = Date.now();
   const env = await stackUpNow();
@@ -478,6 +479,7 @@ async function main() {
     await runAxe(page, 'desktop');
     await page.click('#history-body button[data-action=details]');
     await page.waitForSelector('#details[open]');
+    await page.waitForTimeout(400); // let the opening fade finish before contrast checks
     await runAxe(page, 'details dialog');
     await page.keyboard.press('Escape');
     const { ctx, p } = await newPage(MOBILE, 'dark');
@@ -498,6 +500,9 @@ async function main() {
       await waitFor('mobile data', async () => (await historyRows(p)).length > 0, 15000);
       await p.waitForTimeout(600);
       await shot(p, `mobile-${scheme}`);
+      await shot(p, `mobile-${scheme}-top`, false);
+      await p.$eval('#history-title', (e) => e.scrollIntoView());
+      await shot(p, `mobile-${scheme}-history`, false);
       const w = await p.evaluate(() => document.documentElement.scrollWidth);
       assert(w <= MOBILE.width, `page is ${w}px wide at ${MOBILE.width}px`);
       await ctx.close();
@@ -529,6 +534,7 @@ async function main() {
 
   await test('InfluxDB outage shows the banner naming InfluxDB', async () => {
     await killPart('influx');
+    await page.evaluate(() => document.querySelectorAll('dialog[open]').forEach((d) => d.close()));
     await page.click('#refresh-now');
     await waitFor('the InfluxDB banner', async () => /InfluxDB/.test(await page.$eval('#banner', (e) => (e.hidden ? '' : e.textContent))), 20000, 500);
     await shot(page, 'desktop-outage-influx', false);
