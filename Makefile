@@ -145,7 +145,7 @@ format-check:
 	clang-format --dry-run -Werror $(C_FILES)
 # Risky functions are banned, as in curl's checksrc.
 lint:
-	@if grep -nwE 'strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atof|strtok|system|popen' \
+	@if grep -nE '(^|[^A-Za-z0-9_])(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atof|strtok|system|popen)[[:space:]]*\(' \
 		$(C_FILES) | grep -v 'lint: allow'; then \
 		echo "banned function used (see Makefile lint)"; exit 1; fi
 

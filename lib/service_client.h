@@ -34,7 +34,7 @@ int svc_dump_get(struct svc *s, const char *dump_id, json_t **out, struct err *e
 /* POST /api/dumps {"vm":..,"format":..} (format NULL: default) -> new dump object.
  * On ERR_CONFLICT, *conflict_id (if not NULL) receives the active dump's id (new). */
 int svc_dump_create(struct svc *s, const char *vm, const char *format, json_t **out,
-		    char **conflict_id, struct err *e);
+                    char **conflict_id, struct err *e);
 /* DELETE /api/dumps/{id} -> new dump object. */
 int svc_dump_cancel(struct svc *s, const char *dump_id, json_t **out, struct err *e);
 
@@ -44,6 +44,6 @@ void svc_request_get(struct svc *s, const char *path, struct http_request *req);
 /* Turn a finished exchange into JSON (member "member" of the answer object, or the
  * whole object when member is NULL) with the error mapping above. */
 int svc_parse(struct svc *s, int rc, const struct err *transport, const struct http_response *resp,
-	      const char *member, json_t **out, struct err *e);
+              const char *member, json_t **out, struct err *e);
 
 #endif

@@ -554,11 +554,15 @@ class LibvirtSession:
             self.user = VIRT_USER
             # setpriv execs (runuser would stay in between as a parent that answers
             # SIGTERM by killing its child after 2 s): signals reach the program itself.
-            # A uid change clears PDEATHSIG, so setpriv sets it again.
+            # A uid change clears PDEATHSIG, so setpriv sets it again, except for a
+            # detached demo, whose programs must outlive the command that started them.
             pw = ensure_virt_user()
             self.as_user = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
-                            "--init-groups", "--pdeathsig=TERM", "--", "env",
-                            f"HOME={self.home}", f"XDG_RUNTIME_DIR={self.runtime}"]
+                            "--init-groups"]
+            if not detached:
+                self.as_user.append("--pdeathsig=TERM")
+            self.as_user += ["--", "env", f"HOME={self.home}",
+                             f"XDG_RUNTIME_DIR={self.runtime}"]
         else:
             self.user = pwd.getpwuid(os.getuid()).pw_name
             self.as_user = []
