@@ -515,6 +515,25 @@ async function main() {
     await ctx.close();
   });
 
+  await test('VM picker with 1000 VMs draws a capped list and filters it', async () => {
+    // only /vms is replaced (a fleet this size cannot run here); everything else is real
+    const { ctx, p } = await newPage(DESKTOP);
+    const vms = Array.from({ length: 1000 }, (_, i) => ({ name: `vm-${String(i).padStart(4, '0')}`, state: 'running', memory_bytes: 268435456, vcpus: 1, host: 'kvm1', service: 'http://127.0.0.1:1', latest: null }));
+    await p.route('**/api/memory-dumps/vms', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ vms, count: 1000, services_down: [] }) }));
+    await p.goto(base);
+    await waitFor('200 drawn options', async () => (await p.$$('#vm-list [role=option]')).length === 200, 15000);
+    assert((await p.$eval('#vm-more', (e) => e.textContent)).includes('of 1000'), 'no "200 of 1000" note');
+    assert((await p.$eval('#dump-all', (e) => e.textContent)).includes('1000'), 'Dump all does not count 1000');
+    await p.fill('#vm-search', 'vm-09');
+    const names = await p.$$eval('#vm-list [role=option]', (els) => els.map((e) => e.getAttribute('title')));
+    assert(names.length === 100 && names.every((n) => n.startsWith('vm-09')), `filter gave ${names.length}`);
+    await p.focus('#vm-search');
+    await p.keyboard.press('ArrowDown');
+    await p.keyboard.press('Control+a');
+    assert((await p.$eval('#vm-selected-label', (e) => e.textContent)) === '100 VMs selected', 'Ctrl+A');
+    await ctx.close();
+  });
+
   await test('memdumpd outage shows the banner naming it', async () => {
     await killPart('memdumpd');
     await waitFor('the memdumpd banner', async () => {
