@@ -529,7 +529,8 @@ class LibvirtSession:
     As root: user memdump-virt, HOME=<base>/home, XDG_RUNTIME_DIR=<base>/run (0700),
     so the session daemon, its domain definitions and sockets belong to this run only.
     As an ordinary user: that user's own session with its own environment (prefix
-    empty); then only the guests defined here are touched at stop.
+    empty); then stop touches only the guests defined here, and the session daemons
+    only when this run started them (none was running before).
     """
 
     def __init__(self, base_dir=None, adopt=False, detached=False):
@@ -550,6 +551,8 @@ class LibvirtSession:
         self.runtime = self.base / "run"
         self.guests = []
         self.started = False
+        # not private: did this run start the user's session daemon? then stop ends it
+        self.own_daemon = False
         if self.private:
             self.user = VIRT_USER
             # setpriv execs (runuser would stay in between as a parent that answers
@@ -590,10 +593,26 @@ class LibvirtSession:
                 d.mkdir(exist_ok=True)
                 os.chown(d, pw.pw_uid, pw.pw_gid)
                 os.chmod(d, mode)
+        elif not self._session_daemons():
+            self.own_daemon = True
         self.virsh("uri")
         self.started = True
         _register(self)
         return self
+
+    @staticmethod
+    def _session_daemons():
+        """Pids of this (non-root) user's libvirt session daemons."""
+        out = []
+        for d in os.listdir("/proc"):
+            try:
+                if (d.isdigit() and os.stat(f"/proc/{d}").st_uid == os.getuid() and
+                        Path(f"/proc/{d}/comm").read_text().strip() in ("libvirtd",
+                                                                       "virtlogd")):
+                    out.append(int(d))
+            except OSError:
+                continue
+        return out
 
     def user_dir(self, name):
         """A folder under the base owned by the libvirt user, mode 0700 (DUMP_DIR...)."""
@@ -666,9 +685,10 @@ class LibvirtSession:
             self.destroy_guest(n)
 
     def processes(self):
-        """Pids of the libvirt user whose environment points into this run's folder."""
+        """Pids of the libvirt user whose environment points into this run's folder
+        (not private: the session daemons, when this run started them)."""
         if not self.private:
-            return []
+            return self._session_daemons() if self.own_daemon else []
         uid = pwd.getpwnam(VIRT_USER).pw_uid
         needles = (f"HOME={self.home}".encode(), f"XDG_RUNTIME_DIR={self.runtime}".encode(),
                    str(self.home).encode())
@@ -712,7 +732,7 @@ class LibvirtSession:
 
     def record(self):
         return {"base": str(self.base), "private": self.private, "guests": self.guests,
-                "own_base": self.own_base}
+                "own_base": self.own_base, "own_daemon": self.own_daemon}
 
     def __repr__(self):
         return f"<LibvirtSession {self.user} {self.base}>"
@@ -1177,6 +1197,7 @@ def _down(run_dir, quiet=False):
         sess = LibvirtSession(lv["base"], adopt=True)
         sess.own_base = lv.get("own_base", False)  # a /tmp fallback folder is removed
         sess.guests = list(lv.get("guests", []))
+        sess.own_daemon = lv.get("own_daemon", False)
         sess.started = True
         sess.stop()
     left = [s for s in services if pid_alive(s["pid"], s["starttime"])]
