@@ -53,6 +53,15 @@ void exch_resp_json(struct exch_resp *r, int status, json_t *v)
 	json_decref(v);
 }
 
+void exch_resp_body(struct exch_resp *r, int status, char *body, size_t len)
+{
+	free(r->body);
+	r->status = status;
+	r->body = body;
+	r->body_len = len;
+	r->content_type = "application/json";
+}
+
 void exch_resp_error(struct exch_resp *r, int status, const char *code, const char *fmt, ...)
 {
 	char msg[ERR_MSG_MAX];

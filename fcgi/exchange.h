@@ -45,6 +45,8 @@ const char *exch_status_text(int status);
 
 /* Set status and a JSON body (steals v). */
 void exch_resp_json(struct exch_resp *r, int status, json_t *v);
+/* Set status and a JSON body already serialised (steals body, a malloc'd buffer). */
+void exch_resp_body(struct exch_resp *r, int status, char *body, size_t len);
 /* {"error":{"code","message"}} with status. */
 void exch_resp_error(struct exch_resp *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

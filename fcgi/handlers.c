@@ -18,6 +18,7 @@
 #include "history.h"
 #include "influx.h"
 #include "json_util.h"
+#include "livejson.h"
 #include "log.h"
 #include "query.h"
 #include "redis_store.h"
@@ -280,24 +281,23 @@ out_noreq:
 
 static void api_status(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
 {
+	struct store_raw raw;
 	struct query qs;
 	struct err e;
-	json_t *st;
-	char now[32];
+	size_t len;
+	char now[32], *body;
 
 	if (api_query(q, NULL, &qs, r) < 0)
 		return;
 	query_release(&qs);
-	if (store_status_get(ctx->store, &st, &e) < 0) {
+	if (store_status_raw_get(ctx->store, &raw, &e) < 0) {
 		api_store_error(r, &e);
 		return;
 	}
 	jsonu_time_format(api_now_ms(), now);
-	json_object_set_new(st, "generated_at", json_string(now));
-	json_object_set_new(
-	    st, "active_count",
-	    json_integer((json_int_t)json_array_size(json_object_get(st, "active"))));
-	exch_resp_json(r, 200, st);
+	body = livejson_status(&raw, now, &len);
+	store_raw_release(&raw);
+	exch_resp_body(r, 200, body, len);
 }
 
 static void api_status_vm(struct api_ctx *ctx, const struct exch_req *q, const char *vm,
@@ -327,31 +327,22 @@ static void api_status_vm(struct api_ctx *ctx, const struct exch_req *q, const c
 
 static void api_vms(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
 {
+	struct store_raw raw;
 	struct query qs;
 	struct err e;
-	json_t *vms, *st = NULL, *down = json_array(), *h;
-	size_t i;
+	size_t len;
+	char *body;
 
 	if (api_query(q, NULL, &qs, r) < 0)
-		goto out;
+		return;
 	query_release(&qs);
-	if (store_inventory_get(ctx->store, &vms, &e) < 0) {
+	if (store_inventory_raw_get(ctx->store, &raw, &e) < 0) {
 		api_store_error(r, &e);
-		goto out;
+		return;
 	}
-	if (store_status_get(ctx->store, &st, &e) == 0) {
-		json_array_foreach(json_object_get(st, "services"), i, h) {
-			if (json_is_false(json_object_get(h, "reachable")) &&
-			    jsonu_str(h, "service") != NULL)
-				json_array_append(down, json_object_get(h, "service"));
-		}
-	}
-	exch_resp_json(r, 200,
-	               json_pack("{s:o, s:I, s:O}", "vms", vms, "count",
-	                         (json_int_t)json_array_size(vms), "services_down", down));
-out:
-	json_decref(st);
-	json_decref(down);
+	body = livejson_vms(&raw, &len);
+	store_raw_release(&raw);
+	exch_resp_body(r, 200, body, len);
 }
 
 /* ---- GET /records, /stats ----------------------------------------------------------- */

@@ -4,6 +4,9 @@
  * then. FCGI_FAIL_ACCEPT_ON_INTR makes a signal interrupt a blocked accept, so
  * a stop request is seen at once when idle. The signal can land between the
  * flag check and accept(): the master repeats SIGTERM until the worker is gone.
+ * Answers bypass fr->out: worker_send writes the stdout records itself to
+ * fr->ipcFd (FastCGI spec 3.3) in one writev; FCGX_Finish_r adds the closing
+ * records. Nothing else writes to fr->out, so the two never interleave.
  */
 #include "worker.h"
 
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "exchange.h"
@@ -72,37 +76,123 @@ static void worker_read_body(FCGX_Request *fr, struct exch_req *q, char **buf)
 	q->body_len = len;
 }
 
-/* Format one header line with snprintf (libfcgi's own printf lacks C99 modifiers). */
-static void worker_put(FCGX_Stream *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void worker_put(FCGX_Stream *out, const char *fmt, ...)
-{
-	char line[EXCH_HEADER_MAX + 64];
-	va_list ap;
-	int n;
+#define WORKER_RECORD_MAX 65528u /* FastCGI content length is 16 bits; keep 8-aligned */
+#define WORKER_IOV_RECORDS 16    /* records per writev */
 
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n > 0 && (size_t)n < sizeof(line))
-		FCGX_PutStr(line, n, out);
+/* writev all of iov (want bytes), resuming after partial writes and EINTR. */
+static int worker_writev(int fd, struct iovec *iov, int niov, size_t want)
+{
+	while (want > 0) {
+		ssize_t k = writev(fd, iov, niov);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		want -= (size_t)k;
+		while (niov > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			niov--;
+		}
+		if (niov > 0) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
 }
 
+/* Append one header line to buf[*n..cap) with snprintf (libfcgi's own printf lacks C99
+ * modifiers); a line that does not fit is dropped. */
+static void worker_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void worker_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (k > 0 && (size_t)k < cap - *n)
+		*n += (size_t)k;
+	else
+		buf[*n] = '\0';
+}
+
+/*
+ * Send head + body as FastCGI stdout records straight to the connection in one
+ * writev (libfcgi's stream would cut them into 8 KB records, one write each).
+ * Nothing went through fr->out before, so its buffer is empty; FCGX_Finish_r
+ * then writes the end-of-stream record and FCGI_END_REQUEST as usual.
+ */
+static void worker_send(FCGX_Request *fr, const char *head, size_t hlen, const char *body,
+                        size_t blen)
+{
+	unsigned char hdr[WORKER_IOV_RECORDS][8];
+	struct iovec iov[3 * WORKER_IOV_RECORDS];
+	size_t off = 0, total = hlen + blen;
+
+	while (off < total) {
+		int niov = 0, nrec = 0;
+		size_t want = 0;
+
+		while (off < total && nrec < WORKER_IOV_RECORDS) {
+			size_t clen =
+			    total - off < WORKER_RECORD_MAX ? total - off : WORKER_RECORD_MAX;
+			unsigned char *h = hdr[nrec++];
+
+			h[0] = 1; /* FCGI_VERSION_1 */
+			h[1] = 6; /* FCGI_STDOUT */
+			h[2] = (unsigned char)(fr->requestId >> 8);
+			h[3] = (unsigned char)fr->requestId;
+			h[4] = (unsigned char)(clen >> 8);
+			h[5] = (unsigned char)clen;
+			h[6] = 0; /* no padding */
+			h[7] = 0;
+			iov[niov++] = (struct iovec){h, 8};
+			if (off < hlen) {
+				size_t k = hlen - off < clen ? hlen - off : clen;
+
+				iov[niov++] = (struct iovec){(char *)head + off, k};
+				if (k < clen)
+					iov[niov++] = (struct iovec){(char *)body, clen - k};
+			} else {
+				iov[niov++] = (struct iovec){(char *)body + (off - hlen), clen};
+			}
+			off += clen;
+			want += 8 + clen;
+		}
+		if (worker_writev(fr->ipcFd, iov, niov, want) < 0) {
+			log_debug("response_write_failed", "errno=%d", errno);
+			return;
+		}
+	}
+}
+
+/* The header block in one buffer, then header and body in one write. */
 static void worker_write(FCGX_Request *fr, const struct exch_req *q, const struct exch_resp *r)
 {
-	worker_put(fr->out, "Status: %d %s\r\n", r->status, exch_status_text(r->status));
+	char head[256 + EXCH_HEADERS_MAX * (EXCH_HEADER_MAX + 2)];
+	size_t n = 0;
+	bool body = r->body != NULL && r->body_len > 0 && strcmp(q->method, "HEAD") != 0;
+
+	worker_put(head, sizeof(head), &n, "Status: %d %s\r\n", r->status,
+	           exch_status_text(r->status));
 	if (r->content_type != NULL)
-		worker_put(fr->out, "Content-Type: %s; charset=utf-8\r\n", r->content_type);
+		worker_put(head, sizeof(head), &n, "Content-Type: %s; charset=utf-8\r\n",
+		           r->content_type);
 	/* every API answer is live state or an error: never cached */
-	worker_put(fr->out, "Cache-Control: no-store\r\n");
-	worker_put(fr->out, "X-Content-Type-Options: nosniff\r\n");
+	worker_put(head, sizeof(head), &n,
+	           "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
 	for (size_t i = 0; i < r->n_headers; i++)
-		worker_put(fr->out, "%s\r\n", r->headers[i]);
+		worker_put(head, sizeof(head), &n, "%s\r\n", r->headers[i]);
 	if (r->body != NULL)
-		worker_put(fr->out, "Content-Length: %zu\r\n", r->body_len);
-	worker_put(fr->out, "\r\n");
-	if (r->body != NULL && strcmp(q->method, "HEAD") != 0)
-		FCGX_PutStr(r->body, (int)r->body_len, fr->out);
+		worker_put(head, sizeof(head), &n, "Content-Length: %zu\r\n", r->body_len);
+	worker_put(head, sizeof(head), &n, "\r\n");
+	worker_send(fr, head, n, body ? r->body : NULL, body ? r->body_len : 0);
 }
 
 static void worker_serve(struct api_ctx *ctx, FCGX_Request *fr)
@@ -138,8 +228,9 @@ static void worker_serve(struct api_ctx *ctx, FCGX_Request *fr)
 		worker_read_body(fr, &q, &body);
 	api_handle(ctx, &q, &r);
 	worker_write(fr, &q, &r);
-	log_debug("request", "method=%s path=%s status=%d", log_q(q.method), log_q(q.path),
-	          r.status);
+	if (log_enabled(LOG_LVL_DEBUG)) /* log_q() is not free: only when it is printed */
+		log_debug("request", "method=%s path=%s status=%d", log_q(q.method), log_q(q.path),
+		          r.status);
 	exch_resp_release(&r);
 	free(body);
 }

@@ -499,98 +499,133 @@ int store_ping(struct store *st, struct err *e)
 	return store_call(st, store_ping_fn, NULL, e);
 }
 
-static int store_cmp_created(const void *a, const void *b)
+/* Queue one command of constant words (hiredis formats it into its buffer at once). */
+static void store_append_words(struct store *st, int argc, const char *const *argv, int *queued)
 {
-	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	const char *cx = jsonu_str(x, "created_at"), *cy = jsonu_str(y, "created_at");
-	int c = strcmp(cx ? cx : "", cy ? cy : "");
+	if (redisAppendCommandArgv(st->c, argc, (const char **)argv, NULL) != REDIS_OK)
+		abort(); /* only fails when out of memory: the xmalloc policy */
+	(*queued)++;
+}
 
-	if (c == 0) {
-		cx = jsonu_str(x, "dump_id");
-		cy = jsonu_str(y, "dump_id");
-		c = strcmp(cx ? cx : "", cy ? cy : "");
+void store_raw_release(struct store_raw *raw)
+{
+	if (raw == NULL)
+		return;
+	store_replies_free((redisReply **)raw->replies_, STORE_RAW_REPLIES);
+	free(raw->pairs_);
+	memset(raw, 0, sizeof(*raw));
+}
+
+static bool store_raw_value_ok(const redisReply *v)
+{
+	return v->type == REDIS_REPLY_STRING && v->len <= STORE_VALUE_MAX;
+}
+
+/* Point out->hashes[i] at the HGETALL replies r[i] (hashes[i] empty where r[i] is
+ * NULL), with one array for all of them; a reply that is not a hash is an error. */
+static int store_raw_hashes(struct store *st, redisReply *const *r, struct store_raw *out,
+                            struct err *e)
+{
+	size_t total = 0, k = 0;
+
+	for (int i = 0; i < 3; i++) {
+		if (r[i] == NULL)
+			continue;
+		if (r[i]->type != REDIS_REPLY_ARRAY || r[i]->elements % 2 != 0)
+			return store_reply_error(st, r[i], e);
+		total += r[i]->elements / 2;
 	}
-	return c;
+	out->pairs_ = xmalloc((total ? total : 1) * sizeof(*out->pairs_));
+	for (int i = 0; i < 3; i++) {
+		out->hashes[i].v = out->pairs_ + k;
+		out->hashes[i].n = 0;
+		for (size_t j = 0; r[i] != NULL && j + 1 < r[i]->elements; j += 2) {
+			const redisReply *f = r[i]->element[j], *v = r[i]->element[j + 1];
+			struct store_pair *p = &out->pairs_[k];
+
+			if (f->type != REDIS_REPLY_STRING || !store_raw_value_ok(v))
+				continue;
+			p->field.p = f->str;
+			p->field.len = f->len;
+			p->value.p = v->str;
+			p->value.len = v->len;
+			k++;
+			out->hashes[i].n++;
+		}
+	}
+	return 0;
 }
 
-static int store_cmp_key(const void *a, const void *b, const char *key)
-{
-	const char *x = jsonu_str(*(json_t *const *)a, key);
-	const char *y = jsonu_str(*(json_t *const *)b, key);
-
-	return strcmp(x ? x : "", y ? y : "");
-}
-
-static int store_cmp_service(const void *a, const void *b)
-{
-	return store_cmp_key(a, b, "service");
-}
-
-static int store_cmp_name(const void *a, const void *b)
-{
-	return store_cmp_key(a, b, "name");
-}
-
-/* The object values of hash h as a new array sorted by cmp. */
-static json_t *store_values_sorted(json_t *h, int (*cmp)(const void *, const void *))
-{
-	size_t n = 0, i = 0;
-	json_t **v, *arr = json_array(), *val;
-	const char *k;
-
-	json_object_foreach(h, k, val)
-		if (json_is_object(val))
-			n++;
-	v = xcalloc(n ? n : 1, sizeof(*v));
-	json_object_foreach(h, k, val)
-		if (json_is_object(val))
-			v[i++] = val;
-	qsort(v, n, sizeof(*v), cmp);
-	for (i = 0; i < n; i++)
-		json_array_append(arr, v[i]);
-	free(v);
-	return arr;
-}
-
-static int store_status_fn(struct store *st, void *arg, struct err *e)
+static int store_status_raw_fn(struct store *st, void *arg, struct err *e)
 {
 	static const char *const cmds[4][2] = {
 	    {"HGETALL", K_ACTIVE}, {"HGETALL", K_HEALTH}, {"GET", K_TRIGGER}, {"GET", K_POLLER}};
-	json_t **out = arg, *active = NULL, *health = NULL, *o, *v;
-	struct store_argv a = {0};
-	redisReply *r[4];
-	int q = 0, rc = -1;
+	struct store_raw *out = arg;
+	redisReply *r[4], *h[3];
+	int q = 0;
 
-	for (int i = 0; i < 4; i++) {
-		store_argv_add(&a, cmds[i][0]);
-		store_argv_add(&a, cmds[i][1]);
-		store_append(st, &a, &q);
-	}
-	store_argv_free(&a);
+	for (int i = 0; i < 4; i++)
+		store_append_words(st, 2, cmds[i], &q);
 	if (store_replies(st, 4, r, e) < 0)
 		return -1;
-	if (store_reply_hash(st, r[0], &active, e) < 0 ||
-	    store_reply_hash(st, r[1], &health, e) < 0)
-		goto out;
-	o = json_object();
-	json_object_set_new(o, "active", store_values_sorted(active, store_cmp_created));
-	json_object_set_new(o, "services", store_values_sorted(health, store_cmp_service));
-	v = store_reply_json(r[2]);
-	json_object_set_new(o, "last_trigger", v ? v : json_null());
-	v = store_reply_json(r[3]);
-	json_object_set_new(o, "poller", v ? v : json_null());
-	*out = o;
-	rc = 0;
-out:
-	json_decref(active);
-	json_decref(health);
-	store_replies_free(r, 4);
-	return rc;
+	memset(out, 0, sizeof(*out));
+	h[0] = r[0];
+	h[1] = r[1];
+	h[2] = NULL;
+	if (store_raw_hashes(st, h, out, e) < 0) {
+		free(out->pairs_);
+		memset(out, 0, sizeof(*out));
+		store_replies_free(r, 4);
+		return -1;
+	}
+	for (int i = 0; i < 2; i++)
+		if (store_raw_value_ok(r[i + 2])) {
+			out->strings[i].p = r[i + 2]->str;
+			out->strings[i].len = r[i + 2]->len;
+		}
+	for (int i = 0; i < 4; i++)
+		out->replies_[i] = r[i];
+	return 0;
 }
 
-int store_status_get(struct store *st, json_t **out, struct err *e)
+int store_status_raw_get(struct store *st, struct store_raw *out, struct err *e)
 {
-	return store_call(st, store_status_fn, out, e);
+	memset(out, 0, sizeof(*out));
+	return store_call(st, store_status_raw_fn, out, e);
+}
+
+static int store_inventory_raw_fn(struct store *st, void *arg, struct err *e)
+{
+	static const char *const cmds[3][2] = {
+	    {"HGETALL", K_VMS}, {"HGETALL", K_LATEST}, {"HGETALL", K_HEALTH}};
+	struct store_raw *out = arg;
+	redisReply *r[3], *h[3];
+	int q = 0;
+
+	for (int i = 0; i < 3; i++)
+		store_append_words(st, 2, cmds[i], &q);
+	if (store_replies(st, 3, r, e) < 0)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	h[0] = r[0];
+	h[1] = r[1];
+	/* health only names the services that are down: not worth failing /vms for */
+	h[2] = r[2]->type == REDIS_REPLY_ARRAY && r[2]->elements % 2 == 0 ? r[2] : NULL;
+	if (store_raw_hashes(st, h, out, e) < 0) {
+		free(out->pairs_);
+		memset(out, 0, sizeof(*out));
+		store_replies_free(r, 3);
+		return -1;
+	}
+	for (int i = 0; i < 3; i++)
+		out->replies_[i] = r[i];
+	return 0;
+}
+
+int store_inventory_raw_get(struct store *st, struct store_raw *out, struct err *e)
+{
+	memset(out, 0, sizeof(*out));
+	return store_call(st, store_inventory_raw_fn, out, e);
 }
 
 struct store_get_arg {
@@ -644,46 +679,6 @@ int store_dump_get(struct store *st, const char *dump_id, json_t **out, struct e
 		return err_set(e, ERR_NOT_FOUND, "no such dump");
 	snprintf(key, sizeof(key), K_DUMP "%s", dump_id);
 	return store_call(st, store_get_fn, &g, e);
-}
-
-static int store_inventory_fn(struct store *st, void *arg, struct err *e)
-{
-	json_t **out = arg, *vms = NULL, *latest = NULL, *arr, *vm;
-	struct store_argv a = {0};
-	redisReply *r[2];
-	size_t i;
-	int q = 0, rc = -1;
-
-	store_argv_add(&a, "HGETALL");
-	store_argv_add(&a, K_VMS);
-	store_append(st, &a, &q);
-	store_argv_add(&a, "HGETALL");
-	store_argv_add(&a, K_LATEST);
-	store_append(st, &a, &q);
-	store_argv_free(&a);
-	if (store_replies(st, 2, r, e) < 0)
-		return -1;
-	if (store_reply_hash(st, r[0], &vms, e) < 0 || store_reply_hash(st, r[1], &latest, e) < 0)
-		goto out;
-	arr = store_values_sorted(vms, store_cmp_name);
-	json_array_foreach(arr, i, vm) {
-		const char *name = jsonu_str(vm, "name");
-		json_t *l = name ? json_object_get(latest, name) : NULL;
-
-		json_object_set(vm, "latest", json_is_object(l) ? l : json_null());
-	}
-	*out = arr;
-	rc = 0;
-out:
-	json_decref(vms);
-	json_decref(latest);
-	store_replies_free(r, 2);
-	return rc;
-}
-
-int store_inventory_get(struct store *st, json_t **out, struct err *e)
-{
-	return store_call(st, store_inventory_fn, out, e);
 }
 
 struct store_lookup_arg {

@@ -6,7 +6,8 @@
  * (the next call retries; no call blocks longer than the timeout). Not
  * thread-safe: one per thread/process. Values in Redis are compact JSON texts;
  * functions hand out new json_t references (caller json_decref()s) and borrow
- * the ones they are given. Errors: ERR_UNAVAILABLE "Redis at HOST:PORT is
+ * the ones they are given, except the raw reads (struct store_raw), which hand
+ * out the reply bytes themselves. Errors: ERR_UNAVAILABLE "Redis at HOST:PORT is
  * unreachable: ..." when Redis is down, ERR_PROTOCOL for unexpected replies.
  */
 #ifndef MEMDUMP_REDIS_STORE_H
@@ -43,17 +44,46 @@ int store_ping(struct store *st, struct err *e);
 
 /* ---- reads for the API (each one Redis round trip) ---- */
 
-/* {"active":[dump...], "services":[health...], "last_trigger":obj|null,
- *  "poller":obj|null} in one pipelined round trip. */
-int store_status_get(struct store *st, json_t **out, struct err *e);
+/*
+ * Raw reads for the hot endpoints: the values exactly as Redis holds them (the
+ * JSON texts the poller and the API wrote), not parsed. Bytes are borrowed from
+ * the replies the struct holds until store_raw_release(); a value larger than
+ * STORE_VALUE_MAX or not a string is left out. Checking that a value is JSON is
+ * the caller's job (fcgi/rawjson.h).
+ */
+struct store_bytes {
+	const char *p; /* NULL: none */
+	size_t len;
+};
+struct store_pair {
+	struct store_bytes field, value;
+};
+struct store_pairs {
+	struct store_pair *v; /* hash fields in Redis's order */
+	size_t n;
+};
+#define STORE_RAW_REPLIES 4
+struct store_raw {
+	/* store_status_raw_get: hashes[0] memdump:active, hashes[1] memdump:health;
+	 * strings[0] memdump:last_trigger, strings[1] memdump:poller.
+	 * store_inventory_raw_get: hashes[0] memdump:vms, hashes[1] memdump:latest,
+	 * hashes[2] memdump:health (empty when that key is not a hash). */
+	struct store_pairs hashes[3];
+	struct store_bytes strings[2];
+	void *replies_[STORE_RAW_REPLIES]; /* private: what the bytes point into */
+	struct store_pair *pairs_;         /* private: one array behind every hashes[i].v */
+};
+/* HGETALL memdump:active, HGETALL memdump:health, GET memdump:last_trigger,
+ * GET memdump:poller, pipelined (one round trip). */
+int store_status_raw_get(struct store *st, struct store_raw *out, struct err *e);
+/* HGETALL memdump:vms, HGETALL memdump:latest, HGETALL memdump:health, pipelined. */
+int store_inventory_raw_get(struct store *st, struct store_raw *out, struct err *e);
+/* Frees what a raw read holds; safe on a zeroed or released struct. */
+void store_raw_release(struct store_raw *raw);
 /* The VM's current or latest dump; ERR_NOT_FOUND when none is known. */
 int store_vm_latest_get(struct store *st, const char *vm, json_t **out, struct err *e);
 /* One dump by id (any state); ERR_NOT_FOUND. */
 int store_dump_get(struct store *st, const char *dump_id, json_t **out, struct err *e);
-/* The inventory: array of VM objects (name, host, service, uuid, state, memory_bytes,
- * reachable...), sorted by name, each with "latest": the VM's current or latest dump
- * or null (HGETALL memdump:vms and memdump:latest in one round trip). */
-int store_inventory_get(struct store *st, json_t **out, struct err *e);
 /* Inventory entries for the given VM names (one HMGET): object name -> VM object
  * (missing names are absent). */
 int store_inventory_lookup(struct store *st, const char *const *names, size_t n, json_t **out,

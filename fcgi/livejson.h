@@ -1,0 +1,26 @@
+/*
+ * livejson: the bodies of GET /status and GET /vms (docs/api.md) built from the
+ * raw values of a store_raw read, without parsing them into trees: each value is
+ * checked by rawjson_object_scan and copied (compacted when it is not compact);
+ * a value that is not one valid JSON object is left out of a list, or is null in
+ * a single-value member (last_trigger, poller, a VM's latest). Lists are sorted
+ * as before (active by created_at then dump_id, services by service, VMs by
+ * name; ties by hash field). One output buffer sized up front, one array per
+ * list, nothing per value. Pure (no I/O); the result is new (free() it).
+ */
+#ifndef MEMDUMP_LIVEJSON_H
+#define MEMDUMP_LIVEJSON_H
+
+#include <stddef.h>
+
+#include "redis_store.h"
+
+/* {"generated_at":..., "active":[...], "active_count":n, "services":[...],
+ *  "last_trigger":obj|null, "poller":obj|null} from store_status_raw_get's raw. */
+char *livejson_status(const struct store_raw *raw, const char *generated_at, size_t *len);
+
+/* {"vms":[VM + "latest":obj|null ...], "count":n, "services_down":[url...]} from
+ * store_inventory_raw_get's raw; a VM object's own "latest" member is replaced. */
+char *livejson_vms(const struct store_raw *raw, size_t *len);
+
+#endif
