@@ -1,10 +1,11 @@
 /*
  * stream: one dump's byte path. It creates a FIFO (0600) for libvirt to write the
- * dump into and a reader thread that hashes every byte (SHA-256, OpenSSL EVP) and
- * writes it to PATH.part (0600); the part is fsync'd at EOF and renamed to PATH by
- * stream_commit(). Cancel closes the FIFO so libvirt's iohelper receives SIGPIPE and
- * the dump stops at once (the guest keeps running). The creating thread owns the
- * stream; stream_cancel() and stream_bytes() may be called from any thread.
+ * dump into; a reader thread splices every byte into PATH.part (0600) and a hasher
+ * thread computes SHA-256 (OpenSSL EVP) of exactly what PATH.part holds, close
+ * behind it, and fdatasyncs the part at EOF; stream_commit() renames it to PATH.
+ * Cancel closes the FIFO so libvirt's iohelper receives SIGPIPE and the dump stops
+ * at once (the guest keeps running). The creating thread owns the stream and both
+ * threads; stream_cancel() and stream_bytes() may be called from any thread.
  */
 #ifndef MEMDUMPD_STREAM_H
 #define MEMDUMPD_STREAM_H
@@ -23,8 +24,8 @@ void stream_dump_returned(struct stream *s);
 /* Stop reading now (idempotent, any thread). */
 void stream_cancel(struct stream *s);
 unsigned long long stream_bytes(struct stream *s);
-/* Wait for the reader; 0 with the hash and size when every byte up to EOF was read
- * and synced, -1 with e otherwise (cancelled, write error, no data). */
+/* Wait for both threads; 0 with the hash and size when every byte up to EOF was
+ * written, hashed and synced, -1 with e otherwise (cancelled, write error, no data). */
 int stream_wait(struct stream *s, char sha256[65], unsigned long long *size, struct err *e);
 /* Rename PATH.part to PATH and sync the folder; after stream_wait() returned 0. */
 int stream_commit(struct stream *s, struct err *e);
