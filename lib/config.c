@@ -156,6 +156,36 @@ static bool config_http_url_ok(const char *v, size_t len)
 	return true;
 }
 
+/* v for messages and -t output: the user and password of every URL ("scheme://USERINFO@")
+ * replaced by "***", so credentials never reach a log or a terminal. */
+static void config_mask(const char *v, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (*v != '\0' && o + 1 < cap) {
+		const char *sep = strstr(v, "://");
+		const char *auth, *at;
+		size_t alen, n;
+
+		if (sep == NULL) {
+			snprintf(out + o, cap - o, "%s", v);
+			return;
+		}
+		auth = sep + 3;
+		/* up to the last '@' of this URL: a password with an unescaped '/' stays hidden */
+		alen = strcspn(auth, ", ");
+		at = memrchr(auth, '@', alen);
+		if (at == NULL)
+			alen = strcspn(auth, "/?#, ");
+		n = (size_t)(auth - v);
+		if (at == NULL)
+			n += alen;
+		o += (size_t)snprintf(out + o, cap - o, "%.*s%s", (int)n, v, at ? "***" : "");
+		v = at ? at : auth + alen;
+	}
+	out[o < cap ? o : cap - 1] = '\0';
+}
+
 static void config_urls_free(struct config *c)
 {
 	for (size_t i = 0; i < c->n_urls; i++)
@@ -168,6 +198,7 @@ static void config_urls_free(struct config *c)
 static int config_urls_set(struct config *c, const char *v, const char *what, struct err *e)
 {
 	char **urls = xcalloc(CONFIG_URLS_MAX, sizeof(*urls));
+	char shown[256];
 	size_t n = 0;
 	const char *p = v;
 
@@ -189,19 +220,20 @@ static int config_urls_set(struct config *c, const char *v, const char *what, st
 			goto fail;
 		}
 		urls[n] = xstrndup(s, len);
+		config_mask(urls[n], shown, sizeof(shown));
 		if (!config_http_url_ok(urls[n], len)) {
 			err_set(e, ERR_INVALID,
 			        "%s: '%.200s' is not a URL; allowed: comma-separated http:// or "
 			        "https:// "
 			        "base URLs",
-			        what, urls[n]);
+			        what, shown);
 			n++;
 			goto fail;
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (strcmp(urls[i], urls[n]) == 0) {
 				err_set(e, ERR_INVALID, "%s: '%.200s' is listed twice", what,
-				        urls[n]);
+				        shown);
 				n++;
 				goto fail;
 			}
@@ -232,11 +264,12 @@ static int config_store(struct config *c, enum config_key k, const char *value, 
 {
 	const struct config_row *row = &config_table[k];
 	size_t len = strlen(value);
-	char what[CONFIG_VALUE_MAX / 8];
+	char what[CONFIG_VALUE_MAX / 8], shown[128];
 	long long num = 0;
 
+	config_mask(value, shown, sizeof(shown));
 	snprintf(what, sizeof(what), "%s: %s=%.120s%s", origin, row->name,
-	         row->type == CT_SECRET ? "***" : value, len > 120 ? "..." : "");
+	         row->type == CT_SECRET ? "***" : shown, len > 120 ? "..." : "");
 	if (len >= CONFIG_VALUE_MAX)
 		return err_set(e, ERR_INVALID, "%s: value longer than %d bytes", what,
 		               CONFIG_VALUE_MAX - 1);
@@ -532,8 +565,12 @@ void config_print(const struct config *c, unsigned prog, FILE *out)
 		if (row->type == CT_SECRET)
 			fprintf(out, "%s=%s\n", row->name,
 			        config_is_set(c, k) ? "(set)" : "(unset)");
-		else
-			fprintf(out, "%s=%s\n", row->name, config_str(c, k));
+		else {
+			char shown[CONFIG_VALUE_MAX + 8];
+
+			config_mask(config_str(c, k), shown, sizeof(shown));
+			fprintf(out, "%s=%s\n", row->name, shown);
+		}
 	}
 }
 

@@ -92,6 +92,42 @@ static void test_url_list(void **state)
 	config_free(c);
 }
 
+/* Passwords in URLs never reach a message or the -t output. */
+static void test_url_credentials_masked(void **state)
+{
+	struct config *c = config_new();
+	struct err e;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	assert_int_equal(config_set(c, "REDIS_URL", "redis://:s3cret@127.0.0.1:6379/0\t", "t", &e),
+	                 -1);
+	assert_null(strstr(e.msg, "s3cret"));
+	assert_non_null(strstr(e.msg, "REDIS_URL=redis://***@127.0.0.1:6379/0"));
+	assert_int_equal(config_set(c, "MEMDUMP_SERVICE_URL",
+	                            "http://u:s3cret@h:1,http://u:s3cret@h:1", "t", &e),
+	                 -1);
+	assert_null(strstr(e.msg, "s3cret"));
+	assert_int_equal(config_set(c, "INFLUX_URL", "http://u:s3cret@h:1?x", "t", &e), -1);
+	assert_null(strstr(e.msg, "s3cret"));
+	assert_int_equal(config_set(c, "INFLUX_URL", "http://u:s3/cret@h:1 x", "t", &e), -1);
+	assert_null(strstr(e.msg, "cret"));
+	assert_int_equal(config_set(c, "REDIS_URL", "redis://:s3cret@127.0.0.1:6379/0", "t", &e),
+	                 0);
+	assert_int_equal(config_set(c, "MEMDUMP_SERVICE_URL", "http://u:s3cret@h:1", "t", &e), 0);
+	out = open_memstream(&text, &len);
+	assert_non_null(out);
+	config_print(c, CFG_P_POLLER, out);
+	fclose(out);
+	assert_null(strstr(text, "s3cret"));
+	assert_non_null(strstr(text, "REDIS_URL=redis://***@127.0.0.1:6379/0"));
+	assert_non_null(strstr(text, "MEMDUMP_SERVICE_URL=http://***@h:1"));
+	free(text);
+	config_free(c);
+}
+
 static void test_file_errors_name_file_and_line(void **state)
 {
 	char path[64];
@@ -129,6 +165,7 @@ int main(void)
 	    cmocka_unit_test(test_bounds_and_messages),
 	    cmocka_unit_test(test_url_list),
 	    cmocka_unit_test(test_file_errors_name_file_and_line),
+	    cmocka_unit_test(test_url_credentials_masked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
