@@ -44,6 +44,10 @@ int main(int argc, char **argv)
 	http_client_global_init();
 	poller_signals_install();
 	p = poller_new(cfg, file);
+	if (p == NULL) {
+		http_client_global_cleanup();
+		return 78; /* configuration error, as config_from_args */
+	}
 	code = poller_run(p);
 	poller_free(p);
 	http_client_global_cleanup();

@@ -133,14 +133,13 @@ static long poller_fetch_timeout_ms(const struct config *cfg)
 	return t < POLLER_FETCH_MAX_MS ? (long)t : POLLER_FETCH_MAX_MS;
 }
 
-/* Build hosts and store from p->cfg (which must be valid). */
-static void poller_apply_config(struct poller *p)
+/* Build hosts from p->cfg (which must be valid); st (steals) is its store. */
+static void poller_apply_config(struct poller *p, struct store *st)
 {
 	const char *const *urls;
 	const char *token = config_str(p->cfg, CFG_SERVICE_TOKEN);
 	long timeout = poller_fetch_timeout_ms(p->cfg);
 	enum log_level lvl;
-	struct err e;
 	size_t n;
 
 	if (log_level_parse(config_str(p->cfg, CFG_LOG_LEVEL), &lvl) == 0)
@@ -160,23 +159,40 @@ static void poller_apply_config(struct poller *p)
 		}
 	}
 	store_free(p->store);
-	/* the URL was validated by the config table; store_new only fails on a bad one */
-	p->store = store_new(config_str(p->cfg, CFG_REDIS_URL), POLLER_REDIS_TIMEOUT_MS, &e);
-	if (p->store == NULL)
-		log_error("config_error", "key=REDIS_URL error=%s", log_q(e.msg));
+	p->store = st;
 	p->redis_up = -1;
+}
+
+/* The store for cfg's REDIS_URL, or NULL with the error logged as event. The config
+ * table only checks the URL's scheme; store_new parses it fully. */
+static struct store *poller_store_new(const struct config *cfg, const char *event)
+{
+	struct store *st;
+	struct err e;
+
+	st = store_new(config_str(cfg, CFG_REDIS_URL), POLLER_REDIS_TIMEOUT_MS, &e);
+	if (st == NULL)
+		log_error(event, "key=REDIS_URL error=%s (keeping the running configuration)",
+		          log_q(e.msg));
+	return st;
 }
 
 struct poller *poller_new(struct config *cfg, const char *file)
 {
-	struct poller *p = xcalloc(1, sizeof(*p));
+	struct poller *p;
+	struct store *st = poller_store_new(cfg, "config_error");
 	char host[64] = "localhost";
 
+	if (st == NULL) {
+		config_free(cfg);
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
 	p->cfg = cfg;
 	p->file = file;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(p->id, sizeof(p->id), "%s:%ld", host, (long)getpid());
-	poller_apply_config(p);
+	poller_apply_config(p, st);
 	return p;
 }
 
@@ -193,6 +209,7 @@ void poller_free(struct poller *p)
 static void poller_reload(struct poller *p)
 {
 	struct config *c;
+	struct store *st;
 	struct err e;
 
 	c = config_load(p->file, &e);
@@ -201,9 +218,14 @@ static void poller_reload(struct poller *p)
 		          log_q(e.msg));
 		return;
 	}
+	st = poller_store_new(c, "reload_failed");
+	if (st == NULL) {
+		config_free(c);
+		return;
+	}
 	config_free(p->cfg);
 	p->cfg = c;
-	poller_apply_config(p);
+	poller_apply_config(p, st);
 	log_info("reloaded", "hosts=%zu file=%s", p->n_hosts, log_q(p->file ? p->file : "-"));
 }
 
@@ -501,10 +523,6 @@ int poller_run(struct poller *p)
 			poller_reload_flag = 0;
 			poller_reload(p);
 		}
-		if (p->store == NULL) {
-			poller_sleep(p, POLLER_REDIS_BACKOFF_MAX_MS);
-			continue;
-		}
 		rc = poller_lease(p, &e);
 		if (rc < 0) {
 			poller_sleep(p, poller_redis_failed(p, &e));
@@ -526,7 +544,7 @@ int poller_run(struct poller *p)
 		poller_sleep(p,
 		             active_left > 0 ? 1000 : config_num(p->cfg, CFG_POLL_INTERVAL) * 1000);
 	}
-	if (p->leader && p->store != NULL) {
+	if (p->leader) {
 		struct err e;
 
 		if (store_lease_release(p->store, p->id, &e) < 0)

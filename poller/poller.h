@@ -12,7 +12,8 @@
 
 struct poller;
 
-/* Steals cfg; file (borrowed, may be NULL) is re-read on SIGHUP. */
+/* Steals cfg; file (borrowed, may be NULL) is re-read on SIGHUP. NULL (error
+ * logged) when cfg's REDIS_URL cannot be parsed. */
 struct poller *poller_new(struct config *cfg, const char *file);
 void poller_free(struct poller *p);
 /* Install the signal handlers (once, before poller_run). */

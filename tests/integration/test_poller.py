@@ -176,6 +176,27 @@ def test_two_hosts_one_stopped_and_sighup(tmp_path, st):
         md2.stop()
 
 
+def test_sighup_with_unusable_redis_url_keeps_running(tmp_path, st):
+    """A REDIS_URL the Redis client cannot use is a configuration error: SIGHUP keeps
+    the running configuration (one reload_failed line), and the leader goes on."""
+    store = Store(st.redis.url)
+    url = st.memdumpd.url
+    poller = start_poller(tmp_path, st.redis.url, [url])
+    wait_for(lambda: store.lease() == poller.lease_id, "poller leads", logs=[poller])
+    poller.write_conf({"REDIS_URL": "redis://127.0.0.1:notaport/0",
+                       "MEMDUMP_SERVICE_URL": url, "MEMDUMP_POLL_INTERVAL": 1})
+    os.kill(poller.pid, signal.SIGHUP)
+    wait_for(lambda: "event=reload_failed" in poller.log_text(), "reload refused",
+             logs=[poller])
+    assert "REDIS_URL" in poller.log_text()
+    c0 = store.hash("memdump:health")[url]["checked_at"]
+    time.sleep(3)  # past a lease renewal, which crashed on a half-applied reload
+    wait_for(lambda: store.hash("memdump:health")[url]["checked_at"] > c0,
+             "still polling after the refused reload", logs=[poller])
+    assert poller.alive()
+    assert store.lease() == poller.lease_id
+
+
 def test_two_pollers_failover(tmp_path, st):
     store = Store(st.redis.url)
     url = st.memdumpd.url
