@@ -172,8 +172,7 @@ static struct store *poller_store_new(const struct config *cfg, const char *even
 
 	st = store_new(config_str(cfg, CFG_REDIS_URL), POLLER_REDIS_TIMEOUT_MS, &e);
 	if (st == NULL)
-		log_error(event, "key=REDIS_URL error=%s (keeping the running configuration)",
-		          log_q(e.msg));
+		log_error(event, "key=REDIS_URL error=%s", log_q(e.msg));
 	return st;
 }
 
