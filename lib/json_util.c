@@ -113,14 +113,22 @@ json_t *jsonu_error_new(const char *code, const char *fmt, ...)
 	return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 }
 
+/* Years 0000-9999, the range RFC 3339 text can hold. */
+#define JSONU_TIME_MIN_MS (-62167219200000LL)
+#define JSONU_TIME_MAX_MS 253402300799999LL
+
 void jsonu_time_format(long long unix_ms, char out[32])
 {
-	time_t secs = (time_t)(unix_ms / 1000);
+	long long ms = unix_ms < JSONU_TIME_MIN_MS   ? JSONU_TIME_MIN_MS
+	               : unix_ms > JSONU_TIME_MAX_MS ? JSONU_TIME_MAX_MS
+	                                             : unix_ms;
+	long long rem = ((ms % 1000) + 1000) % 1000; /* floored: -1 ms is 23:59:59.999 */
+	time_t secs = (time_t)((ms - rem) / 1000);
 	struct tm tm;
 
 	gmtime_r(&secs, &tm);
 	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(unix_ms % 1000));
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
 }
 
 static int jsonu_digits(const char **p, int n, int *out)

@@ -40,7 +40,8 @@ char *jsonu_dump(const json_t *v);
 json_t *jsonu_error_new(const char *code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* RFC 3339 UTC text with milliseconds for a Unix time in ms: "2026-11-22T18:30:00.123Z". */
+/* RFC 3339 UTC text with milliseconds for a Unix time in ms: "2026-11-22T18:30:00.123Z"
+ * (times outside the years 0000-9999 are clamped to them). */
 void jsonu_time_format(long long unix_ms, char out[32]);
 /* Parse RFC 3339 ("2026-11-22T18:30:00Z", fraction and +hh:mm offset allowed) or a
  * plain date "2026-11-22" (midnight UTC) to Unix ms; -1 and e when malformed. */

@@ -3,6 +3,7 @@
  * reader/writer through the data-folder cases json_body and time, plus the
  * member accessors and the error object.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,12 +71,31 @@ static void test_time_round_trip(void **state)
 	assert_true(ms == 1795372203250LL);
 }
 
+/* Times from peers (InfluxDB rows, memdumpd) may be before 1970 or absurdly large:
+ * the text is still a well-formed RFC 3339 time (floored, clamped to years 0-9999). */
+static void test_time_format_out_of_range(void **state)
+{
+	char iso[32];
+
+	(void)state;
+	jsonu_time_format(-1, iso);
+	assert_string_equal(iso, "1969-12-31T23:59:59.999Z");
+	jsonu_time_format(-1500, iso);
+	assert_string_equal(iso, "1969-12-31T23:59:58.500Z");
+	jsonu_time_format(253402300799999LL, iso);
+	assert_string_equal(iso, "9999-12-31T23:59:59.999Z");
+	jsonu_time_format(LLONG_MAX, iso);
+	assert_string_equal(iso, "9999-12-31T23:59:59.999Z");
+	jsonu_time_format(LLONG_MIN, iso);
+	assert_string_equal(iso, "0000-01-01T00:00:00.000Z");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cases_json_body), cmocka_unit_test(test_cases_time),
 	    cmocka_unit_test(test_accessors),       cmocka_unit_test(test_error_object),
-	    cmocka_unit_test(test_time_round_trip),
+	    cmocka_unit_test(test_time_round_trip), cmocka_unit_test(test_time_format_out_of_range),
 	};
 
 	jsonu_init();
