@@ -216,9 +216,11 @@ static void cycle_dump_writes(const struct cycle_input *in, struct store_cycle_w
 			if (cycle_state_changed(prev, d))
 				json_array_append_new(w->events, cycle_event(in, d));
 		} else if (ttl >= 1) {
+			const struct cycle_host *h = cycle_host_find(in, jsonu_str(d, "service"));
+
 			cycle_dump_put(w, d, ttl, true);
-			if (in->events_since_ms > 0 &&
-			    cycle_time(d, "finished_at") > in->events_since_ms)
+			if (h != NULL && h->events_since_ms > 0 &&
+			    cycle_time(d, "finished_at") > h->events_since_ms)
 				json_array_append_new(w->events, cycle_event(in, d));
 		}
 		return;

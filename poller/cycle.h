@@ -23,17 +23,18 @@ struct cycle_host {
 	json_t *gone;      /* object dump_id -> true: 404 for GET /api/dumps/{id}; may be NULL */
 	const char *error; /* the first failure of this host's calls, NULL when none */
 	double latency_ms; /* of the health call */
+	/* Wall time this host's /api/dumps answer arrived in the last committed cycle
+	 * (0: none yet). A finished dump Redis did not have gets an event only when it
+	 * finished after this: that answer cannot have reported it, while old records
+	 * written back after a FLUSHALL stay silent. Per host, so a slow or dead host
+	 * (or the by-id confirmations) cannot widen another host's window. */
+	long long events_since_ms;
 };
 
 struct cycle_input {
 	long long now_ms;
-	long long max_wait_s;   /* MEMDUMP_MAX_WAIT */
-	long long record_ttl_s; /* MEMDUMP_RECORD_TTL */
-	/* Wall time the previous successful cycle's answers were all in (0: none yet).
-	 * A finished dump Redis did not have gets an event only when it finished after
-	 * this: the previous cycle cannot have reported it, while old records written
-	 * back after a FLUSHALL stay silent. */
-	long long events_since_ms;
+	long long max_wait_s;              /* MEMDUMP_MAX_WAIT */
+	long long record_ttl_s;            /* MEMDUMP_RECORD_TTL */
 	const struct store_snapshot *snap; /* borrowed */
 	const struct cycle_host *hosts;
 	size_t n_hosts;

@@ -48,9 +48,10 @@ struct poller_host {
 	char *url;
 	struct svc *svc[PC__MAX];
 	struct http_client *http[PC__MAX];
-	int up;                /* -1 unknown, 0 down, 1 up (for state-change logs) */
-	int failures;          /* consecutive failed cycles (backoff) */
-	long long next_try_ms; /* monotonic: skip this host until then */
+	int up;                    /* -1 unknown, 0 down, 1 up (for state-change logs) */
+	int failures;              /* consecutive failed cycles (backoff) */
+	long long next_try_ms;     /* monotonic: skip this host until then */
+	long long events_since_ms; /* wall: its /api/dumps answer of the last committed cycle */
 	char last_error[ERR_MSG_MAX];
 };
 
@@ -66,7 +67,6 @@ struct poller {
 	int redis_failures;
 	long long leader_since_ms;
 	long long last_renew_mono;
-	long long last_fetch_ms; /* wall time the last committed cycle's answers were in */
 };
 
 static volatile sig_atomic_t poller_stop_flag;
@@ -112,18 +112,16 @@ static long long poller_mono_ms(void)
 
 /* ---- configuration -------------------------------------------------------------------- */
 
-static void poller_hosts_free(struct poller *p)
+static void poller_hosts_free(struct poller_host *hosts, size_t n)
 {
-	for (size_t i = 0; i < p->n_hosts; i++) {
+	for (size_t i = 0; i < n; i++) {
 		for (int c = 0; c < PC__MAX; c++) {
-			svc_free(p->hosts[i].svc[c]);
-			http_client_free(p->hosts[i].http[c]);
+			svc_free(hosts[i].svc[c]);
+			http_client_free(hosts[i].http[c]);
 		}
-		free(p->hosts[i].url);
+		free(hosts[i].url);
 	}
-	free(p->hosts);
-	p->hosts = NULL;
-	p->n_hosts = 0;
+	free(hosts);
 }
 
 static long poller_fetch_timeout_ms(const struct config *cfg)
@@ -139,12 +137,13 @@ static void poller_apply_config(struct poller *p, struct store *st)
 	const char *const *urls;
 	const char *token = config_str(p->cfg, CFG_SERVICE_TOKEN);
 	long timeout = poller_fetch_timeout_ms(p->cfg);
+	struct poller_host *old = p->hosts;
+	size_t n_old = p->n_hosts;
 	enum log_level lvl;
 	size_t n;
 
 	if (log_level_parse(config_str(p->cfg, CFG_LOG_LEVEL), &lvl) == 0)
 		log_set_level(lvl);
-	poller_hosts_free(p);
 	urls = config_service_urls(p->cfg, &n);
 	p->hosts = xcalloc(n ? n : 1, sizeof(*p->hosts));
 	p->n_hosts = n;
@@ -153,11 +152,15 @@ static void poller_apply_config(struct poller *p, struct store *st)
 
 		h->url = xstrdup(urls[i]);
 		h->up = -1;
+		for (size_t k = 0; k < n_old; k++) /* a reload keeps a host's event window */
+			if (strcmp(old[k].url, h->url) == 0)
+				h->events_since_ms = old[k].events_since_ms;
 		for (int c = 0; c < PC__MAX; c++) {
 			h->svc[c] = svc_new(urls[i], token, timeout);
 			h->http[c] = http_client_new(timeout);
 		}
 	}
+	poller_hosts_free(old, n_old);
 	store_free(p->store);
 	p->store = st;
 	p->redis_up = -1;
@@ -199,7 +202,7 @@ void poller_free(struct poller *p)
 {
 	if (p == NULL)
 		return;
-	poller_hosts_free(p);
+	poller_hosts_free(p->hosts, p->n_hosts);
 	store_free(p->store);
 	config_free(p->cfg);
 	free(p);
@@ -284,6 +287,7 @@ struct poller_fetch {
 	json_t *gone;
 	char error[ERR_MSG_MAX];
 	double latency_ms;
+	long long dumps_at_ms; /* wall time the /api/dumps answer arrived, 0 when none */
 	bool skipped;
 };
 
@@ -333,7 +337,7 @@ static void poller_fetch_all(struct poller *p, struct poller_fetch *f)
 	struct err *errs = xcalloc(n ? n : 1, sizeof(*errs));
 	size_t *owner = xcalloc(n ? n : 1, sizeof(*owner));
 	int *rc = xcalloc(n ? n : 1, sizeof(*rc));
-	long long now = poller_mono_ms();
+	long long now = poller_mono_ms(), wall;
 
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		struct poller_host *h = &p->hosts[i];
@@ -350,6 +354,7 @@ static void poller_fetch_all(struct poller *p, struct poller_fetch *f)
 			k++;
 		}
 	}
+	wall = poller_now_ms();
 	http_client_do_many(clients, reqs, resps, rc, errs, k);
 	for (size_t j = 0; j < k; j++) {
 		size_t i = owner[j] / PC__MAX;
@@ -362,6 +367,8 @@ static void poller_fetch_all(struct poller *p, struct poller_fetch *f)
 				snprintf(f[i].error, sizeof(f[i].error), "%s", e.msg);
 		} else if (c == PC_HEALTH) {
 			f[i].latency_ms = resps[j].total_s * 1000.0;
+		} else if (c == PC_DUMPS) {
+			f[i].dumps_at_ms = wall + (long long)(resps[j].total_s * 1000.0);
 		}
 		http_response_release(&resps[j]);
 	}
@@ -427,7 +434,7 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 	struct cycle_host *hosts = NULL;
 	struct poller_fetch *f = NULL;
 	struct cycle_input in;
-	long long t0 = poller_mono_ms(), fetched_ms;
+	long long t0 = poller_mono_ms();
 	char now[32];
 	int rc = -1;
 
@@ -437,7 +444,6 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 	hosts = xcalloc(p->n_hosts ? p->n_hosts : 1, sizeof(*hosts));
 	poller_fetch_all(p, f);
 	poller_confirm(p, &snap, f);
-	fetched_ms = poller_now_ms();
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		hosts[i].url = p->hosts[i].url;
 		hosts[i].health = f[i].answer[PC_HEALTH];
@@ -446,12 +452,12 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 		hosts[i].gone = f[i].gone;
 		hosts[i].error = f[i].error[0] ? f[i].error : NULL;
 		hosts[i].latency_ms = f[i].latency_ms;
+		hosts[i].events_since_ms = p->hosts[i].events_since_ms;
 		poller_host_state(&p->hosts[i], &f[i]);
 	}
 	in.now_ms = poller_now_ms();
 	in.max_wait_s = config_num(p->cfg, CFG_MAX_WAIT);
 	in.record_ttl_s = config_num(p->cfg, CFG_RECORD_TTL);
-	in.events_since_ms = p->last_fetch_ms;
 	in.snap = &snap;
 	in.hosts = hosts;
 	in.n_hosts = p->n_hosts;
@@ -470,7 +476,9 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 
 	if (store_cycle_commit(p->store, &w, e) == 0) {
 		poller_log_events(w.events);
-		p->last_fetch_ms = fetched_ms;
+		for (size_t i = 0; i < p->n_hosts; i++)
+			if (f[i].dumps_at_ms > 0)
+				p->hosts[i].events_since_ms = f[i].dumps_at_ms;
 		rc = 0;
 	} else if (e->code == ERR_CONFLICT) {
 		log_debug("cycle_conflict", "reason=%s", log_q(e->msg));

@@ -232,7 +232,7 @@ static void test_unseen_finished_dump_event(void **state)
 
 	(void)state;
 	fx_init(&f, "2026-11-22T18:30:10.000Z");
-	f.in.events_since_ms = T("2026-11-22T18:30:04.000Z"); /* finished at 18:30:05 */
+	f.hosts[0].events_since_ms = T("2026-11-22T18:30:04.000Z"); /* finished at 18:30:05 */
 	snprintf(list, sizeof(list), "[%s]",
 	         dump_json(ID1, "web", "completed", "2026-11-22T18:30:00.000Z", d, sizeof(d)));
 	fx_up(&f, 0, "[]", list);
@@ -242,10 +242,46 @@ static void test_unseen_finished_dump_event(void **state)
 	fx_free(&f);
 
 	fx_init(&f, "2026-11-22T18:30:10.000Z");
-	f.in.events_since_ms = T("2026-11-22T18:30:06.000Z");
+	f.hosts[0].events_since_ms = T("2026-11-22T18:30:06.000Z");
 	snprintf(list, sizeof(list), "[%s]",
 	         dump_json(ID1, "web", "completed", "2026-11-22T18:30:00.000Z", d, sizeof(d)));
 	fx_up(&f, 0, "[]", list);
+	fx_merge(&f);
+	assert_int_equal(json_array_size(f.w.events), 0);
+	fx_free(&f);
+}
+
+/* The window is per host: a dump that finished on a fast host after its answer
+ * arrived gets its event even when another host (slow, or confirmed by id) made the
+ * previous cycle end later; a host's dump older than its own answer stays silent. */
+static void test_unseen_finished_dump_event_per_host(void **state)
+{
+	struct fixture f;
+	char d[512], list[600];
+	json_t *ev;
+
+	(void)state;
+	fx_init(&f, "2026-11-22T18:30:10.000Z");
+	f.in.n_hosts = 2;
+	f.hosts[0].events_since_ms = T("2026-11-22T18:30:04.000Z"); /* fast host 1 */
+	f.hosts[1].events_since_ms = T("2026-11-22T18:30:08.000Z"); /* host 2 answered late */
+	snprintf(list, sizeof(list), "[%s]",
+	         dump_json(ID1, "web", "completed", "2026-11-22T18:30:00.000Z", d, sizeof(d)));
+	fx_up(&f, 0, "[]", list); /* finished 18:30:05, after host 1's answer */
+	fx_up(&f, 1, "[]", "[]");
+	fx_merge(&f);
+	assert_int_equal(json_array_size(f.w.events), 1);
+	ev = json_array_get(f.w.events, 0);
+	assert_string_equal(jsonu_str(ev, "dump_id"), ID1);
+	assert_string_equal(jsonu_str(ev, "service"), URL1);
+	fx_free(&f);
+
+	fx_init(&f, "2026-11-22T18:30:10.000Z");
+	f.in.n_hosts = 2;
+	f.hosts[0].events_since_ms = T("2026-11-22T18:30:06.000Z"); /* host 1 had reported it */
+	f.hosts[1].events_since_ms = T("2026-11-22T18:30:01.000Z");
+	fx_up(&f, 0, "[]", list);
+	fx_up(&f, 1, "[]", "[]");
 	fx_merge(&f);
 	assert_int_equal(json_array_size(f.w.events), 0);
 	fx_free(&f);
@@ -441,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_completion_leaves_active_with_ttl),
 	    cmocka_unit_test(test_old_finished_dump_rebuilt_only_if_new),
 	    cmocka_unit_test(test_unseen_finished_dump_event),
+	    cmocka_unit_test(test_unseen_finished_dump_event_per_host),
 	    cmocka_unit_test(test_lost_dump_failed_with_reason),
 	    cmocka_unit_test(test_unconfigured_service_fails_its_dumps),
 	    cmocka_unit_test(test_overdue_dumps),
