@@ -151,8 +151,8 @@ static void queue_prune(struct queue *q)
 	q->n = w;
 }
 
-/* With the lock: a job reached a final state; journal, spool, wake waiters. */
-static void queue_finished(struct queue *q, struct job *j)
+/* With the lock: a job reached a final state; journal, spool, wake waiters (no prune). */
+static void queue_record_final(struct queue *q, struct job *j)
 {
 	struct err e = {0};
 
@@ -169,6 +169,12 @@ static void queue_finished(struct queue *q, struct job *j)
 	         log_q(j->vm), dump_state_name(j->state), j->bytes_written,
 	         j->sha256[0] ? j->sha256 : "-", log_q(j->error));
 	pthread_cond_broadcast(&q->cond);
+}
+
+/* With the lock: queue_record_final, then drop the oldest finished (may free j). */
+static void queue_finished(struct queue *q, struct job *j)
+{
+	queue_record_final(q, j);
 	queue_prune(q);
 }
 
@@ -394,7 +400,8 @@ static void *queue_monitor(void *arg)
 	return NULL;
 }
 
-/* journal_load callback: adopt a record from an earlier run. */
+/* journal_load callback: adopt a record from an earlier run. Nothing is written
+ * here: the journal folder is being read (see queue_fail_interrupted). */
 static void queue_restore_one(struct job *j, void *arg)
 {
 	struct queue *q = arg;
@@ -402,10 +409,21 @@ static void queue_restore_one(struct job *j, void *arg)
 
 	en->q = q;
 	en->job = j;
-	if (j->state == DUMP_RUNNING) {
-		char *part = xasprintf("%s.part", j->path);
-		char *fifo = queue_fifo_path(j);
+	queue_append(q, en);
+}
 
+/* With the lock, once the journal is loaded and sorted: dumps that were running
+ * when memdumpd stopped become failed (partial file and FIFO removed, recorded). */
+static void queue_fail_interrupted(struct queue *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		struct job *j = q->v[i]->job;
+		char *part, *fifo;
+
+		if (j->state != DUMP_RUNNING)
+			continue;
+		part = xasprintf("%s.part", j->path);
+		fifo = queue_fifo_path(j);
 		if (unlink(part) < 0 && errno != ENOENT)
 			log_warn("part_unlink", "path=%s errno=%d", log_q(part), errno);
 		if (unlink(fifo) < 0 && errno != ENOENT)
@@ -415,11 +433,8 @@ static void queue_restore_one(struct job *j, void *arg)
 		j->state = DUMP_FAILED;
 		j->rate_bps = j->eta_s = -1;
 		job_set_error(j, "interrupted by restart");
-		queue_append(q, en);
-		queue_finished(q, j);
-		return;
+		queue_record_final(q, j);
 	}
-	queue_append(q, en);
 }
 
 static int queue_cmp_created(const void *a, const void *b)
@@ -451,6 +466,7 @@ struct queue *queue_new(const struct queue_config *cfg, struct virt *v, struct j
 	loaded = journal_load(jn, queue_restore_one, q);
 	if (q->n > 1)
 		qsort(q->v, q->n, sizeof(*q->v), queue_cmp_created);
+	queue_fail_interrupted(q);
 	queue_prune(q);
 	log_info("journal_loaded", "records=%d kept=%zu", loaded, q->n);
 	queue_schedule(q);
