@@ -40,6 +40,7 @@ struct entry {
 	char *cancel_reason;          /* error text for the final state */
 	unsigned long long processed; /* from libvirt's job stats */
 	bool finishing;               /* the worker is recording the outcome */
+	bool journal_dirty;           /* the last journal write failed: the monitor retries */
 };
 
 struct queue {
@@ -121,13 +122,22 @@ static void queue_append(struct queue *q, struct entry *en)
 	q->v[q->n++] = en;
 }
 
-/* With the lock: journal a job; a failure is logged (the state still changes). */
-static void queue_journal(struct queue *q, const struct job *j)
+/* With the lock: journal an entry's job. A failure (disk full) is logged once and
+ * the state still changes; the monitor writes the record again until it succeeds,
+ * so a restart never finds a finished dump recorded as queued or running. */
+static void queue_journal(struct queue *q, struct entry *en)
 {
 	struct err e = {0};
 
-	if (journal_write(q->journal, j, &e) < 0)
-		log_error("journal_write_failed", "id=%s error=%s", j->id, log_q(e.msg));
+	if (journal_write(q->journal, en->job, &e) < 0) {
+		if (!en->journal_dirty)
+			log_error("journal_write_failed", "id=%s error=%s retry=1", en->job->id,
+			          log_q(e.msg));
+		en->journal_dirty = true;
+	} else if (en->journal_dirty) {
+		log_info("journal_write_recovered", "id=%s", en->job->id);
+		en->journal_dirty = false;
+	}
 }
 
 /* With the lock: drop the oldest finished entries beyond the cap. */
@@ -152,8 +162,9 @@ static void queue_prune(struct queue *q)
 }
 
 /* With the lock: a job reached a final state; journal, spool, wake waiters (no prune). */
-static void queue_record_final(struct queue *q, struct job *j)
+static void queue_record_final(struct queue *q, struct entry *en)
 {
+	struct job *j = en->job;
 	struct err e = {0};
 
 	if (j->finished_ms == 0)
@@ -162,7 +173,7 @@ static void queue_record_final(struct queue *q, struct job *j)
 	j->eta_s = -1;
 	if (j->state == DUMP_COMPLETED)
 		j->progress = 100;
-	queue_journal(q, j);
+	queue_journal(q, en);
 	if (spool_add(q->spool, j, &e) < 0)
 		log_error("spool_add_failed", "id=%s error=%s", j->id, log_q(e.msg));
 	log_info("dump_finished", "id=%s vm=%s state=%s bytes=%llu sha256=%s error=%s", j->id,
@@ -171,10 +182,10 @@ static void queue_record_final(struct queue *q, struct job *j)
 	pthread_cond_broadcast(&q->cond);
 }
 
-/* With the lock: queue_record_final, then drop the oldest finished (may free j). */
-static void queue_finished(struct queue *q, struct job *j)
+/* With the lock: queue_record_final, then drop the oldest finished (may free en). */
+static void queue_finished(struct queue *q, struct entry *en)
 {
-	queue_record_final(q, j);
+	queue_record_final(q, en);
 	queue_prune(q);
 }
 
@@ -264,7 +275,7 @@ static void *queue_worker(void *arg)
 		memcpy(j->sha256, sha, sizeof(sha));
 	}
 	q->running--;
-	queue_finished(q, j);
+	queue_finished(q, en);
 	q->workers--;
 	queue_schedule(q);
 	pthread_cond_broadcast(&q->cond);
@@ -288,13 +299,13 @@ static void queue_schedule(struct queue *q)
 		en->job->state = DUMP_RUNNING;
 		en->job->started_ms = queue_now_ms();
 		en->job->progress = 0;
-		queue_journal(q, en->job);
+		queue_journal(q, en);
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&t, &attr, queue_worker, en) != 0) {
 			en->job->state = DUMP_FAILED;
 			job_set_error(en->job, "memdumpd could not start a worker thread");
-			queue_finished(q, en->job);
+			queue_finished(q, en);
 			pthread_attr_destroy(&attr);
 			return; /* queue_finished may have pruned: restart on the next event */
 		}
@@ -334,6 +345,8 @@ static void *queue_monitor(void *arg)
 
 		items = xcalloc(q->n + 1, sizeof(*items));
 		for (i = 0; i < q->n; i++) {
+			if (q->v[i]->journal_dirty)
+				queue_journal(q, q->v[i]);
 			if (q->v[i]->job->state != DUMP_RUNNING)
 				continue;
 			memcpy(items[n].id, q->v[i]->job->id, DUMP_ID_SIZE);
@@ -433,7 +446,7 @@ static void queue_fail_interrupted(struct queue *q)
 		j->state = DUMP_FAILED;
 		j->rate_bps = j->eta_s = -1;
 		job_set_error(j, "interrupted by restart");
-		queue_record_final(q, j);
+		queue_record_final(q, q->v[i]);
 	}
 }
 
@@ -492,8 +505,11 @@ void queue_free(struct queue *q)
 		pthread_cond_wait(&q->cond, &q->lock);
 	pthread_mutex_unlock(&q->lock);
 	pthread_join(q->monitor, NULL);
-	for (size_t i = 0; i < q->n; i++)
+	for (size_t i = 0; i < q->n; i++) {
+		if (q->v[i]->journal_dirty)
+			queue_journal(q, q->v[i]); /* a last try; logged by the first failure */
 		entry_free(q->v[i]);
+	}
 	free(q->v);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
@@ -648,7 +664,7 @@ int queue_cancel(struct queue *q, const char *id, json_t **out, struct err *e)
 		en->job->state = DUMP_CANCELLED;
 		job_set_error(en->job, "cancelled while queued");
 		*out = job_to_json(en->job);
-		queue_finished(q, en->job);
+		queue_finished(q, en);
 		rc = 0;
 		goto out;
 	}

@@ -1,9 +1,11 @@
 /*
  * test_memdumpd_queue: memdumpd's queue, journal and spool together on a real
- * folder, without guests: libvirt's built-in test:///default driver, an InfluxDB
- * URL nobody answers, and max_concurrent 0 so that nothing is ever dumped. The
- * folder is on tmpfs (/dev/shm) when it exists: it lists the newest file first,
- * so a test decides in which order the restore meets the records.
+ * folder, without guests: libvirt's built-in test:///default driver, an
+ * InfluxDB URL nobody answers, and max_concurrent 0 so that nothing is ever
+ * dumped. The folder is on tmpfs (/dev/shm) when it exists: it lists the newest
+ * file first, so a test decides in which order the restore meets the records.
+ * Failures to write (a full disk) are made with a folder squatting the name of
+ * the temporary file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,6 +127,22 @@ static char *fx_read(struct fixture *fx, const char *sub, const char *name)
 	return buf;
 }
 
+/* Wait (at most 20 s) until DIR/SUB/NAME exists and holds want. */
+static bool fx_wait_file(struct fixture *fx, const char *sub, const char *name, const char *want)
+{
+	for (int i = 0; i < 400; i++) {
+		char *text = fx_read(fx, sub, name);
+		bool ok = text != NULL && strstr(text, want) != NULL;
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		free(text);
+		if (ok)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
 static json_t *fx_list(struct fixture *fx)
 {
 	struct request_list f;
@@ -134,7 +152,8 @@ static json_t *fx_list(struct fixture *fx)
 	return queue_list(fx->q, &f);
 }
 
-/* Records that were running when memdumpd stopped become failed, each exactly once. */
+/* Records that were running when memdumpd stopped become failed, each exactly
+ * once. */
 static void test_restore_running_once(void **state)
 {
 	struct fixture fx;
@@ -167,8 +186,8 @@ static void test_restore_running_once(void **state)
 	fx_done(&fx);
 }
 
-/* Beyond QUEUE_FINISHED_MAX, the oldest finished records go, whatever the order of
- * the files in the folder. */
+/* Beyond QUEUE_FINISHED_MAX, the oldest finished records go, whatever the order
+ * of the files in the folder. */
 static void test_restore_prunes_oldest(void **state)
 {
 	struct fixture fx;
@@ -206,11 +225,41 @@ static void test_restore_prunes_oldest(void **state)
 	fx_done(&fx);
 }
 
+/* A final state whose journal write failed (disk full) is written once it can
+ * be. */
+static void test_journal_write_retried(void **state)
+{
+	struct fixture fx;
+	struct err e = {0};
+	json_t *d = NULL;
+	char *block, *text;
+	const char *id = "20261122T183000Z-000000000001";
+
+	(void)state;
+	fx_init(&fx);
+	fx_record(&fx, 1, DUMP_QUEUED, T0);
+	fx_start(&fx);
+	block = xasprintf("%s/.memdumpd/journal/.%s.json.tmp", fx.dir, id);
+	assert_int_equal(mkdir(block, 0700), 0);
+	assert_int_equal(queue_cancel(fx.q, id, &d, &e), 0);
+	assert_string_equal(jsonu_str(d, "state"), "cancelled");
+	json_decref(d);
+	text = fx_read(&fx, "journal", "20261122T183000Z-000000000001.json");
+	assert_non_null(strstr(text, "\"queued\""));
+	free(text);
+	assert_int_equal(rmdir(block), 0);
+	assert_true(
+	    fx_wait_file(&fx, "journal", "20261122T183000Z-000000000001.json", "\"cancelled\""));
+	free(block);
+	fx_done(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_restore_running_once),
 	    cmocka_unit_test(test_restore_prunes_oldest),
+	    cmocka_unit_test(test_journal_write_retried),
 	};
 
 	jsonu_init();
