@@ -3,8 +3,11 @@
  * DESIGN: one file per point, named by dump id, so a point is written at most
  * once per file and a crash between "accepted" and "deleted" only repeats a
  * write of the same point (same series and time: InfluxDB keeps one).
+ * A point whose file cannot be written (disk full) is kept in memory and the
+ * sender writes its file later, or sends it straight to InfluxDB, whichever works
+ * first: only a crash while both fail loses it.
  * THREADS: the sender thread owns struct influx; the mutex guards the status
- * fields and the wake-up condition.
+ * fields, the points kept in memory and the wake-up condition.
  */
 #include "spool.h"
 
@@ -30,6 +33,14 @@
 #define SPOOL_BACKOFF_MAX 60
 #define SPOOL_FILE_MAX (256u * 1024)
 
+/* A point whose spool file could not be written yet. */
+struct spool_mem {
+	char name[DUMP_ID_SIZE + 4]; /* <id>.lp */
+	char *line;
+	size_t len;
+	struct spool_mem *next;
+};
+
 struct spool {
 	char *dir;
 	struct influx *ix;
@@ -41,7 +52,52 @@ struct spool {
 	bool ok;
 	int pending;
 	char last_error[256];
+	struct spool_mem *mem; /* points without a file yet */
 };
+
+static void spool_mem_free(struct spool_mem *m)
+{
+	while (m != NULL) {
+		struct spool_mem *next = m->next;
+
+		free(m->line);
+		free(m);
+		m = next;
+	}
+}
+
+/* Points kept in memory: write their files now, or else send them straight to
+ * InfluxDB. Those neither took stay in memory; returns how many. */
+static int spool_mem_retry(struct spool *sp)
+{
+	struct spool_mem *list, *keep = NULL, **tail = &keep, *m;
+	int left = 0;
+
+	pthread_mutex_lock(&sp->lock);
+	list = sp->mem;
+	sp->mem = NULL;
+	pthread_mutex_unlock(&sp->lock);
+	while ((m = list) != NULL) {
+		struct err fe = {0}, we = {0};
+
+		list = m->next;
+		m->next = NULL;
+		if (journal_file_replace(sp->dir, m->name, m->line, m->len, &fe) == 0 ||
+		    influx_write(sp->ix, m->line, m->len, &we) == 0) {
+			log_info("spool_recovered", "file=%s", m->name);
+			spool_mem_free(m);
+			continue;
+		}
+		*tail = m;
+		tail = &m->next;
+		left++;
+	}
+	pthread_mutex_lock(&sp->lock);
+	*tail = sp->mem; /* points added meanwhile go after the older ones */
+	sp->mem = keep;
+	pthread_mutex_unlock(&sp->lock);
+	return left;
+}
 
 int spool_line(const struct job *j, char **out, size_t *len, struct err *e)
 {
@@ -169,30 +225,31 @@ static void *spool_sender(void *arg)
 	pthread_mutex_lock(&sp->lock);
 	while (!sp->stop) {
 		struct err e = {0};
-		int r;
+		int r, inmem;
 		struct timespec until;
 
 		sp->wake = false;
 		pthread_mutex_unlock(&sp->lock);
+		inmem = spool_mem_retry(sp);
 		r = spool_flush(sp, &e);
 		pthread_mutex_lock(&sp->lock);
 		if (r >= 0) {
 			sp->ok = true;
-			sp->pending = r;
+			sp->pending = r + inmem;
 			sp->last_error[0] = '\0';
 			backoff = 0;
 		} else {
 			if (sp->ok || backoff == 0)
 				log_warn("influx_unavailable", "error=%s", log_q(e.msg));
 			sp->ok = false;
-			sp->pending = -1 - r;
+			sp->pending = -1 - r + inmem;
 			snprintf(sp->last_error, sizeof(sp->last_error), "%s", e.msg);
 			backoff = backoff == 0 ? SPOOL_BACKOFF_MIN : backoff * 2;
 			if (backoff > SPOOL_BACKOFF_MAX)
 				backoff = SPOOL_BACKOFF_MAX;
 		}
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += r < 0 ? backoff : 30;
+		until.tv_sec += r < 0 ? backoff : (inmem > 0 ? SPOOL_BACKOFF_MIN : 30);
 		while (!sp->stop && !sp->wake)
 			if (pthread_cond_timedwait(&sp->cond, &sp->lock, &until) != 0)
 				break;
@@ -233,6 +290,11 @@ void spool_free(struct spool *sp)
 	pthread_cond_signal(&sp->cond);
 	pthread_mutex_unlock(&sp->lock);
 	pthread_join(sp->thread, NULL);
+	if (sp->mem != NULL && spool_mem_retry(sp) > 0) {
+		for (struct spool_mem *m = sp->mem; m != NULL; m = m->next)
+			log_error("spool_point_lost", "file=%s line=%s", m->name, log_q(m->line));
+	}
+	spool_mem_free(sp->mem);
 	influx_free(sp->ix);
 	pthread_cond_destroy(&sp->cond);
 	pthread_mutex_destroy(&sp->lock);
@@ -245,21 +307,34 @@ int spool_add(struct spool *sp, const struct job *j, struct err *e)
 	char *line = NULL;
 	size_t len = 0;
 	char name[DUMP_ID_SIZE + 4];
-	int rc;
+	struct spool_mem *m = NULL;
+	struct err fe = {0};
 
 	if (spool_line(j, &line, &len, e) < 0)
 		return -1;
 	snprintf(name, sizeof(name), "%s.lp", j->id);
-	rc = journal_file_replace(sp->dir, name, line, len, e);
-	free(line);
-	if (rc == 0) {
-		pthread_mutex_lock(&sp->lock);
-		sp->wake = true;
-		sp->pending++;
-		pthread_cond_signal(&sp->cond);
-		pthread_mutex_unlock(&sp->lock);
+	if (journal_file_replace(sp->dir, name, line, len, &fe) < 0) {
+		log_error("spool_write_failed", "id=%s error=%s kept=memory", j->id, log_q(fe.msg));
+		m = xcalloc(1, sizeof(*m));
+		memcpy(m->name, name, sizeof(name));
+		m->line = line;
+		m->len = len;
+		line = NULL;
 	}
-	return rc;
+	free(line);
+	pthread_mutex_lock(&sp->lock);
+	if (m != NULL) {
+		struct spool_mem **tail = &sp->mem;
+
+		while (*tail != NULL)
+			tail = &(*tail)->next;
+		*tail = m;
+	}
+	sp->wake = true;
+	sp->pending++;
+	pthread_cond_signal(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+	return 0;
 }
 
 void spool_status(struct spool *sp, bool *ok, int *pending, char *err_buf, size_t cap)

@@ -22,7 +22,10 @@ struct spool *spool_new(const char *dump_dir, const char *influx_url, const char
                         const char *token, struct err *e);
 void spool_free(struct spool *sp);
 
-/* Spool the record of a finished dump (the file is written before returning). */
+/* Spool the record of a finished dump: its file is written before returning or,
+ * when that fails (disk full; logged here), the point is kept in memory and the
+ * sender writes the file or the point later. -1 (e) only for a point that cannot
+ * be formed. */
 int spool_add(struct spool *sp, const struct job *j, struct err *e);
 
 /* For health: was the last write accepted, how many points wait, last error. */

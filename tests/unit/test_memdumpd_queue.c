@@ -254,12 +254,38 @@ static void test_journal_write_retried(void **state)
 	fx_done(&fx);
 }
 
+/* The InfluxDB point of a finished dump whose spool file could not be written
+ * (disk full) is kept and spooled once it can be. */
+static void test_spool_write_retried(void **state)
+{
+	struct fixture fx;
+	struct err e = {0};
+	json_t *d = NULL;
+	char *block;
+	const char *id = "20261122T183000Z-000000000001";
+
+	(void)state;
+	fx_init(&fx);
+	fx_record(&fx, 1, DUMP_QUEUED, T0);
+	fx_start(&fx);
+	block = xasprintf("%s/.memdumpd/spool/.%s.lp.tmp", fx.dir, id);
+	assert_int_equal(mkdir(block, 0700), 0);
+	assert_int_equal(queue_cancel(fx.q, id, &d, &e), 0);
+	json_decref(d);
+	assert_int_equal(rmdir(block), 0);
+	assert_true(
+	    fx_wait_file(&fx, "spool", "20261122T183000Z-000000000001.lp", "state=cancelled"));
+	free(block);
+	fx_done(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_restore_running_once),
 	    cmocka_unit_test(test_restore_prunes_oldest),
 	    cmocka_unit_test(test_journal_write_retried),
+	    cmocka_unit_test(test_spool_write_retried),
 	};
 
 	jsonu_init();
