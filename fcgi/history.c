@@ -158,9 +158,12 @@ static json_t *history_time_json(const json_t *v)
 {
 	char buf[32];
 
-	if (!json_is_number(v))
+	double ms = json_number_value(v);
+
+	/* a number InfluxDB sent: out of range is null, not undefined behaviour */
+	if (!json_is_number(v) || !(ms > -1e17 && ms < 1e17))
 		return json_null();
-	jsonu_time_format((long long)json_number_value(v), buf);
+	jsonu_time_format((long long)ms, buf);
 	return json_string(buf);
 }
 

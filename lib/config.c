@@ -153,7 +153,9 @@ static bool config_http_url_ok(const char *v, size_t len)
 	hostlen = strcspn(rest, "/?#");
 	if (hostlen == 0 || rest[hostlen] == '?' || rest[hostlen] == '#')
 		return false;
-	return true;
+	/* no user:password@: credentials go in the *_TOKEN settings, never in a URL that
+	 * is logged, shown by -t and used as a key */
+	return memchr(rest, '@', hostlen) == NULL;
 }
 
 /* v for messages and -t output: the user and password of every URL ("scheme://USERINFO@")
@@ -224,8 +226,7 @@ static int config_urls_set(struct config *c, const char *v, const char *what, st
 		if (!config_http_url_ok(urls[n], len)) {
 			err_set(e, ERR_INVALID,
 			        "%s: '%.200s' is not a URL; allowed: comma-separated http:// or "
-			        "https:// "
-			        "base URLs",
+			        "https:// base URLs (no USER:PASSWORD@: use MEMDUMP_SERVICE_TOKEN)",
 			        what, shown);
 			n++;
 			goto fail;
@@ -301,7 +302,8 @@ static int config_store(struct config *c, enum config_key k, const char *value, 
 		if (!config_http_url_ok(value, len))
 			return err_set(
 			    e, ERR_INVALID,
-			    "%s: not a URL; allowed: http://HOST[:PORT][/PATH] or https://...",
+			    "%s: not a URL; allowed: http://HOST[:PORT][/PATH] or https://... "
+			    "(no USER:PASSWORD@: use the token setting)",
 			    what);
 		break;
 	case CT_URL_LIST:

@@ -116,14 +116,18 @@ static void test_url_credentials_masked(void **state)
 	assert_null(strstr(e.msg, "cret"));
 	assert_int_equal(config_set(c, "REDIS_URL", "redis://:s3cret@127.0.0.1:6379/0", "t", &e),
 	                 0);
-	assert_int_equal(config_set(c, "MEMDUMP_SERVICE_URL", "http://u:s3cret@h:1", "t", &e), 0);
+	/* credentials never in a service or InfluxDB URL: the token settings carry them */
+	assert_int_equal(config_set(c, "MEMDUMP_SERVICE_URL", "http://u:s3cret@h:1", "t", &e), -1);
+	assert_null(strstr(e.msg, "s3cret"));
+	assert_non_null(strstr(e.msg, "MEMDUMP_SERVICE_TOKEN"));
+	assert_int_equal(config_set(c, "INFLUX_URL", "http://u:s3cret@h:1", "t", &e), -1);
+	assert_non_null(strstr(e.msg, "token setting"));
 	out = open_memstream(&text, &len);
 	assert_non_null(out);
 	config_print(c, CFG_P_POLLER, out);
 	fclose(out);
 	assert_null(strstr(text, "s3cret"));
 	assert_non_null(strstr(text, "REDIS_URL=redis://***@127.0.0.1:6379/0"));
-	assert_non_null(strstr(text, "MEMDUMP_SERVICE_URL=http://***@h:1"));
 	free(text);
 	config_free(c);
 }
