@@ -1,18 +1,20 @@
 /*
- * stream: FIFO -> PATH.part -> SHA-256 (see stream.h).
+ * stream: FIFO -> ring of buffers -> PATH.part and SHA-256 (see stream.h).
  * DESIGN: the FIFO is opened O_RDONLY|O_NONBLOCK before libvirt is asked to dump,
  * so libvirt's open for writing never blocks. Linux reports POLLHUP on a FIFO only
  * after a writer has come and gone, so poll() tells "not yet" from "done". An
  * eventfd wakes the reader for cancel and for "libvirt returned". After a cancel
  * the reader keeps opening and closing the FIFO until libvirt's call returns, so a
  * writer that had not opened it yet cannot hang on open().
- * The reader only drains: splice() moves the FIFO's pages into PATH.part in the
- * kernel (no copy through user space), so the FIFO empties as fast as the page
- * cache takes it, never waiting for the hash (QEMU pauses the guest meanwhile). The
- * hasher follows behind, reading back from PATH.part (page cache) exactly the bytes
- * written, starting write-back every STREAM_WB_STEP so the final fdatasync() only
- * waits for the tail. The file is the buffer: memory stays one hash buffer.
- * THREADS: a reader and a hasher per stream; lock guards state, bytes is atomic.
+ * QEMU pauses the guest until the FIFO is drained, so the reader only read()s into
+ * a ring of STREAM_SLOTS buffers; a writer thread write()s each full slot to
+ * PATH.part (starting write-back every STREAM_WB_STEP so the final fdatasync() only
+ * waits for the tail) while a hasher thread hashes the same slot; a slot is reused
+ * once both are done with it. (splice() into the file was measured slower: it holds
+ * the FIFO's lock while the page cache is written, so libvirt's iohelper cannot
+ * refill the FIFO meanwhile.)
+ * THREADS: reader, writer, hasher per stream; lock guards the ring counters and
+ * states; bytes (written to PATH.part) is atomic for progress.
  */
 #include "stream.h"
 
@@ -34,14 +36,14 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define STREAM_SPLICE (16u << 20)    /* most bytes one splice() may move */
-#define STREAM_HASH_BUF (1u << 20)   /* the hasher's read-back buffer */
-#define STREAM_WB_STEP (32ull << 20) /* start write-back of each 32 MiB hashed */
+#define STREAM_SLOT (1u << 20)       /* one ring buffer: the FIFO's size */
+#define STREAM_SLOTS 8               /* 8 MiB in flight per dump at most */
+#define STREAM_WB_STEP (32ull << 20) /* start write-back of each 32 MiB written */
 
 enum stream_state {
-	STREAM_RUNNING, /* the reader is still draining the FIFO */
-	STREAM_EOF,     /* every byte is in PATH.part; bytes is final */
-	STREAM_FAILED,  /* the reader stopped early (reader_err) */
+	STREAM_RUNNING, /* still working */
+	STREAM_EOF,     /* reader: every byte is in the ring; writer: in PATH.part, synced */
+	STREAM_FAILED,  /* stopped early (its err) */
 };
 
 struct stream {
@@ -49,21 +51,32 @@ struct stream {
 	char *final;
 	char *part;
 	int fifo_fd; /* the reader's; closed by it */
-	int part_fd; /* the reader appends, the hasher preads and syncs */
+	int part_fd; /* the writer's until join */
 	int wake_fd;
 	pthread_t reader;
+	pthread_t writer;
 	pthread_t hasher;
 	bool reader_started;
+	bool writer_started;
 	bool hasher_started;
 	bool committed;
 	atomic_bool cancel;
 	atomic_bool returned;
-	atomic_ullong bytes; /* in PATH.part; grows under lock */
+	atomic_ullong bytes; /* written to PATH.part */
+	EVP_MD_CTX *md;      /* the hasher's */
+	unsigned char *ring; /* STREAM_SLOTS * STREAM_SLOT */
+	size_t len[STREAM_SLOTS];
 	pthread_mutex_t lock;
-	pthread_cond_t moved; /* bytes grew, state changed or cancel */
-	enum stream_state state;
+	pthread_cond_t changed; /* a counter or a state changed, or cancel */
+	/* under lock: slot sequence numbers (slot = seq % STREAM_SLOTS) */
+	unsigned long long filled;
+	unsigned long long written;
+	unsigned long long hashed;
+	enum stream_state reader_state;
+	enum stream_state writer_state;
 	/* results, read after join */
 	struct err reader_err;
+	struct err writer_err;
 	struct err hasher_err;
 	int hasher_result; /* 0 ok, -1 hasher_err */
 	char sha256[65];
@@ -75,6 +88,22 @@ static void stream_wake(struct stream *s)
 
 	if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_warn("stream_wake", "errno=%d", errno);
+}
+
+static int stream_write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }
 
 /* Grow the pipe to the largest size an unprivileged process may set. */
@@ -107,36 +136,81 @@ static void stream_drain_writers(struct stream *s)
 	}
 }
 
-static void stream_set_state(struct stream *s, enum stream_state state)
+/* True (under lock) when the stream must stop: cancel, or the writer failed. */
+static bool stream_stopping(struct stream *s)
+{
+	return atomic_load(&s->cancel) || s->writer_state == STREAM_FAILED;
+}
+
+/* Reader: wait for a free slot; false when the stream stops instead. */
+static bool stream_slot_free(struct stream *s)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->lock);
+	while (!stream_stopping(s) &&
+	       s->filled - (s->written < s->hashed ? s->written : s->hashed) >= STREAM_SLOTS)
+		pthread_cond_wait(&s->changed, &s->lock);
+	ok = !stream_stopping(s);
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+static void stream_slot_publish(struct stream *s, size_t n)
 {
 	pthread_mutex_lock(&s->lock);
-	s->state = state;
-	pthread_cond_broadcast(&s->moved);
+	s->len[s->filled % STREAM_SLOTS] = n;
+	s->filled++;
+	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Move what the FIFO holds into PATH.part: 1 moved, 0 end of data, -1 with errno
- * EAGAIN (nothing there yet) or s->reader_err. */
-static int stream_move(struct stream *s)
+/* Writer and hasher: wait until slot *seq is full; 1 yes, 0 the reader reached EOF
+ * and every slot is done, -1 the stream stops (cancel, reader or writer failed). */
+static int stream_slot_next(struct stream *s, unsigned long long seq)
 {
-	ssize_t n = splice(s->fifo_fd, NULL, s->part_fd, NULL, STREAM_SPLICE,
-	                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	int rc;
 
-	if (n > 0) {
-		pthread_mutex_lock(&s->lock);
-		atomic_fetch_add(&s->bytes, (unsigned long long)n);
-		pthread_cond_signal(&s->moved);
-		pthread_mutex_unlock(&s->lock);
-		return 1;
-	}
-	if (n == 0)
-		return 0;
+	pthread_mutex_lock(&s->lock);
+	while (seq == s->filled && s->reader_state == STREAM_RUNNING && !stream_stopping(s))
+		pthread_cond_wait(&s->changed, &s->lock);
+	if (stream_stopping(s) || s->reader_state == STREAM_FAILED)
+		rc = -1;
+	else
+		rc = seq < s->filled ? 1 : 0;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static void stream_slot_done(struct stream *s, unsigned long long *seq)
+{
+	pthread_mutex_lock(&s->lock);
+	(*seq)++;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void stream_set_state(struct stream *s, enum stream_state *state, enum stream_state v)
+{
+	pthread_mutex_lock(&s->lock);
+	*state = v;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Read what the FIFO holds into slot memory p (room bytes): bytes read, 0 end of data,
+ * -1 with errno EAGAIN (nothing there yet) or s->reader_err. */
+static ssize_t stream_read(struct stream *s, unsigned char *p, size_t room)
+{
+	ssize_t n = read(s->fifo_fd, p, room);
+
+	if (n >= 0)
+		return n;
 	if (errno == EAGAIN || errno == EINTR) {
 		errno = EAGAIN;
 		return -1;
 	}
-	err_set(&s->reader_err, ERR_IO, "moving the dump FIFO into %s failed: %s", s->part,
-	        strerror(errno));
+	err_set(&s->reader_err, ERR_IO, "reading the dump FIFO failed: %s", strerror(errno));
 	errno = EIO;
 	return -1;
 }
@@ -145,12 +219,19 @@ static void *stream_reader(void *arg)
 {
 	struct stream *s = arg;
 	enum stream_state end = STREAM_FAILED;
+	unsigned long long total = 0;
+	size_t fill = 0;
 	bool eof = false;
 
 	while (!eof) {
 		struct pollfd p[2] = {{s->fifo_fd, POLLIN, 0}, {s->wake_fd, POLLIN, 0}};
-		int m;
+		unsigned char *slot;
+		ssize_t n;
 
+		if (fill == 0 && !stream_slot_free(s)) {
+			err_set(&s->reader_err, ERR_CONFLICT, "cancelled"); /* or writer failed */
+			goto out;
+		}
 		if (atomic_load(&s->cancel)) {
 			err_set(&s->reader_err, ERR_CONFLICT, "cancelled");
 			goto out;
@@ -168,22 +249,28 @@ static void *stream_reader(void *arg)
 			if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				log_warn("stream_wake_read", "errno=%d", errno);
 		}
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			m = stream_move(s);
-			if (m < 0 && errno != EAGAIN)
-				goto out;
-			eof = m == 0;
+		/* Nothing to read and libvirt returned: no (more) data to come. */
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !atomic_load(&s->returned))
+			continue;
+		slot = s->ring + (size_t)(s->filled % STREAM_SLOTS) * STREAM_SLOT;
+		n = stream_read(s, slot + fill, STREAM_SLOT - fill);
+		if (n < 0 && errno != EAGAIN)
+			goto out;
+		if (n > 0) {
+			fill += (size_t)n;
+			total += (unsigned long long)n;
+			if (fill == STREAM_SLOT) {
+				stream_slot_publish(s, fill);
+				fill = 0;
+			}
 			continue;
 		}
-		/* Nothing to read: libvirt returned without (more) data to come. */
-		if (atomic_load(&s->returned)) {
-			m = stream_move(s);
-			if (m < 0 && errno != EAGAIN)
-				goto out;
-			eof = m != 1;
-		}
+		/* 0 is the end; EAGAIN after libvirt returned too (no writer ever came). */
+		eof = n == 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR));
 	}
-	if (atomic_load(&s->bytes) == 0) {
+	if (fill > 0)
+		stream_slot_publish(s, fill);
+	if (total == 0) {
 		err_set(&s->reader_err, ERR_IO, "no data arrived through the dump FIFO");
 		goto out;
 	}
@@ -192,91 +279,77 @@ out:
 	/* Closing the read end is what stops libvirt's iohelper (SIGPIPE). */
 	close(s->fifo_fd);
 	s->fifo_fd = -1;
-	stream_set_state(s, end);
+	stream_set_state(s, &s->reader_state, end);
 	if (end == STREAM_FAILED)
 		stream_drain_writers(s);
 	return NULL;
 }
 
-/* Hash PATH.part from *done up to avail, starting write-back behind; -1 (hasher_err). */
-static int stream_hash_range(struct stream *s, EVP_MD_CTX *md, unsigned char *buf,
-                             unsigned long long *done, unsigned long long *synced,
-                             unsigned long long avail)
+static void *stream_writer(void *arg)
 {
-	while (*done < avail) {
-		size_t want =
-		    avail - *done < STREAM_HASH_BUF ? (size_t)(avail - *done) : STREAM_HASH_BUF;
-		ssize_t n = pread(s->part_fd, buf, want, (off_t)*done);
+	struct stream *s = arg;
+	enum stream_state end = STREAM_FAILED;
+	unsigned long long seq = 0, off = 0, synced = 0;
+	int next;
 
-		if (atomic_load(&s->cancel))
-			return err_set(&s->hasher_err, ERR_CONFLICT, "cancelled");
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_set(&s->hasher_err, ERR_IO, "reading back %s failed: %s",
-			               s->part, strerror(errno));
-		if (n == 0)
-			return err_set(&s->hasher_err, ERR_IO, "%s is shorter than written",
-			               s->part);
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		*done += (unsigned long long)n;
-		if (*done - *synced >= STREAM_WB_STEP) {
-			if (sync_file_range(s->part_fd, (off_t)*synced, (off_t)(*done - *synced),
+	while ((next = stream_slot_next(s, seq)) == 1) {
+		size_t i = (size_t)(seq % STREAM_SLOTS);
+
+		if (stream_write_all(s->part_fd, s->ring + i * STREAM_SLOT, s->len[i]) < 0) {
+			err_set(&s->writer_err, ERR_IO, "writing %s failed: %s", s->part,
+			        strerror(errno));
+			goto out;
+		}
+		off += s->len[i];
+		atomic_store(&s->bytes, off);
+		stream_slot_done(s, &s->written);
+		seq++;
+		if (off - synced >= STREAM_WB_STEP) {
+			if (sync_file_range(s->part_fd, (off_t)synced, (off_t)(off - synced),
 			                    SYNC_FILE_RANGE_WRITE) < 0)
 				log_debug("sync_file_range", "errno=%d", errno);
-			*synced = *done;
+			synced = off;
 		}
 	}
-	return 0;
+	if (next < 0) {
+		err_set(&s->writer_err, ERR_CONFLICT, "cancelled");
+		goto out;
+	}
+	if (fdatasync(s->part_fd) < 0) {
+		err_set(&s->writer_err, ERR_IO, "fdatasync of %s failed: %s", s->part,
+		        strerror(errno));
+		goto out;
+	}
+	end = STREAM_EOF;
+out:
+	stream_set_state(s, &s->writer_state, end);
+	return NULL;
 }
 
 static void *stream_hasher(void *arg)
 {
 	struct stream *s = arg;
-	unsigned char *buf = xmalloc(STREAM_HASH_BUF);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	unsigned int dlen = 0;
-	unsigned long long done = 0, synced = 0;
+	unsigned long long seq = 0;
+	int next;
 
 	s->hasher_result = -1;
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		err_set(&s->hasher_err, ERR_INTERNAL, "SHA-256 context could not be set up");
-		goto out;
-	}
-	for (;;) {
-		unsigned long long avail;
-		enum stream_state state;
+	while ((next = stream_slot_next(s, seq)) == 1) {
+		size_t i = (size_t)(seq % STREAM_SLOTS);
 
-		pthread_mutex_lock(&s->lock);
-		while ((avail = atomic_load(&s->bytes)) == done && s->state == STREAM_RUNNING &&
-		       !atomic_load(&s->cancel))
-			pthread_cond_wait(&s->moved, &s->lock);
-		state = s->state;
-		pthread_mutex_unlock(&s->lock);
-		if (state == STREAM_FAILED)
-			goto out; /* the reader's error is the one reported */
-		if (atomic_load(&s->cancel)) {
-			err_set(&s->hasher_err, ERR_CONFLICT, "cancelled");
-			goto out;
-		}
-		if (avail == done)
-			break; /* STREAM_EOF and every byte hashed */
-		if (stream_hash_range(s, md, buf, &done, &synced, avail) < 0)
-			goto out;
+		EVP_DigestUpdate(s->md, s->ring + i * STREAM_SLOT, s->len[i]);
+		stream_slot_done(s, &s->hashed);
+		seq++;
 	}
-	if (fdatasync(s->part_fd) < 0) {
-		err_set(&s->hasher_err, ERR_IO, "fdatasync of %s failed: %s", s->part,
-		        strerror(errno));
-		goto out;
+	if (next < 0) {
+		err_set(&s->hasher_err, ERR_CONFLICT, "cancelled");
+		return NULL;
 	}
-	EVP_DigestFinal_ex(md, digest, &dlen);
+	EVP_DigestFinal_ex(s->md, digest, &dlen);
 	for (unsigned int i = 0; i < dlen && i < 32; i++)
 		snprintf(s->sha256 + 2 * i, 3, "%02x", digest[i]);
 	s->hasher_result = 0;
-out:
-	EVP_MD_CTX_free(md);
-	free(buf);
 	return NULL;
 }
 
@@ -292,8 +365,14 @@ struct stream *stream_new(const char *fifo_path, const char *final_path, struct 
 	atomic_init(&s->returned, false);
 	atomic_init(&s->bytes, 0);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->moved, NULL);
-	s->state = STREAM_RUNNING;
+	pthread_cond_init(&s->changed, NULL);
+	s->reader_state = s->writer_state = STREAM_RUNNING;
+	s->ring = xmalloc((size_t)STREAM_SLOTS * STREAM_SLOT);
+	s->md = EVP_MD_CTX_new();
+	if (s->md == NULL || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
+		err_set(e, ERR_INTERNAL, "SHA-256 context could not be set up");
+		goto fail;
+	}
 	if (unlink(s->fifo) < 0 && errno != ENOENT) {
 		err_set(e, ERR_IO, "removing stale %s failed: %s", s->fifo, strerror(errno));
 		goto fail;
@@ -308,7 +387,7 @@ struct stream *stream_new(const char *fifo_path, const char *final_path, struct 
 		goto fail;
 	}
 	stream_grow_pipe(s->fifo_fd);
-	s->part_fd = open(s->part, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	s->part_fd = open(s->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s->part_fd < 0) {
 		err_set(e, ERR_IO, "creating %s failed: %s", s->part, strerror(errno));
 		goto fail;
@@ -323,6 +402,11 @@ struct stream *stream_new(const char *fifo_path, const char *final_path, struct 
 		goto fail;
 	}
 	s->hasher_started = true;
+	if (pthread_create(&s->writer, NULL, stream_writer, s) != 0) {
+		err_set(e, ERR_INTERNAL, "cannot start the writer thread");
+		goto fail;
+	}
+	s->writer_started = true;
 	if (pthread_create(&s->reader, NULL, stream_reader, s) != 0) {
 		err_set(e, ERR_INTERNAL, "cannot start the reader thread");
 		goto fail;
@@ -345,7 +429,7 @@ void stream_cancel(struct stream *s)
 	atomic_store(&s->cancel, true);
 	stream_wake(s);
 	pthread_mutex_lock(&s->lock);
-	pthread_cond_broadcast(&s->moved);
+	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -354,12 +438,16 @@ unsigned long long stream_bytes(struct stream *s)
 	return atomic_load(&s->bytes);
 }
 
-/* Join both threads (idempotent). */
+/* Join the threads that run (idempotent). */
 static void stream_join(struct stream *s)
 {
 	if (s->reader_started) {
 		pthread_join(s->reader, NULL);
 		s->reader_started = false;
+	}
+	if (s->writer_started) {
+		pthread_join(s->writer, NULL);
+		s->writer_started = false;
 	}
 	if (s->hasher_started) {
 		pthread_join(s->hasher, NULL);
@@ -370,9 +458,16 @@ static void stream_join(struct stream *s)
 int stream_wait(struct stream *s, char sha256[65], unsigned long long *size, struct err *e)
 {
 	stream_join(s);
-	if (s->state != STREAM_EOF || s->hasher_result < 0) {
+	if (s->reader_state != STREAM_EOF) {
 		if (e != NULL)
-			*e = s->state != STREAM_EOF ? s->reader_err : s->hasher_err;
+			*e = s->reader_err.code == ERR_CONFLICT && s->writer_state == STREAM_FAILED
+			         ? s->writer_err
+			         : s->reader_err;
+		return -1;
+	}
+	if (s->writer_state != STREAM_EOF || s->hasher_result < 0) {
+		if (e != NULL)
+			*e = s->writer_state != STREAM_EOF ? s->writer_err : s->hasher_err;
 		return -1;
 	}
 	memcpy(sha256, s->sha256, 65);
@@ -412,7 +507,7 @@ void stream_free(struct stream *s)
 {
 	if (s == NULL)
 		return;
-	if (s->reader_started || s->hasher_started) {
+	if (s->reader_started || s->writer_started || s->hasher_started) {
 		stream_cancel(s);
 		atomic_store(&s->returned, true);
 		stream_join(s);
@@ -427,8 +522,10 @@ void stream_free(struct stream *s)
 		log_warn("fifo_unlink", "path=%s errno=%d", log_q(s->fifo), errno);
 	if (!s->committed && unlink(s->part) < 0 && errno != ENOENT)
 		log_warn("part_unlink", "path=%s errno=%d", log_q(s->part), errno);
-	pthread_cond_destroy(&s->moved);
+	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);
+	EVP_MD_CTX_free(s->md);
+	free(s->ring);
 	free(s->fifo);
 	free(s->final);
 	free(s->part);
