@@ -1,11 +1,11 @@
 /*
  * stream: one dump's byte path. It creates a FIFO (0600) for libvirt to write the
- * dump into; a reader thread splices every byte into PATH.part (0600) and a hasher
- * thread computes SHA-256 (OpenSSL EVP) of exactly what PATH.part holds, close
- * behind it, and fdatasyncs the part at EOF; stream_commit() renames it to PATH.
- * Cancel closes the FIFO so libvirt's iohelper receives SIGPIPE and the dump stops
- * at once (the guest keeps running). The creating thread owns the stream and both
- * threads; stream_cancel() and stream_bytes() may be called from any thread.
+ * dump into; a reader thread drains it into a bounded ring (8 MiB), a writer thread
+ * writes the ring to PATH.part (0600) and fdatasyncs it at EOF, and a hasher thread
+ * computes SHA-256 (OpenSSL EVP) of the same bytes; stream_commit() renames the part
+ * to PATH. Cancel closes the FIFO so libvirt's iohelper receives SIGPIPE and the dump
+ * stops at once (the guest keeps running). The creating thread owns the stream and
+ * its threads; stream_cancel() and stream_bytes() may be called from any thread.
  */
 #ifndef MEMDUMPD_STREAM_H
 #define MEMDUMPD_STREAM_H
