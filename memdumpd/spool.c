@@ -192,7 +192,8 @@ static int spool_flush(struct spool *sp, struct err *e)
 		} else if (influx_write(sp->ix, text, len, &we) == 0) {
 			unlink(path);
 			log_info("influx_written", "file=%s", log_q(de->d_name));
-		} else if (we.code == ERR_INVALID && strstr(we.msg, "database not found") != NULL &&
+		} else if ((we.code == ERR_NOT_FOUND || we.code == ERR_INVALID) &&
+		           strstr(we.msg, "database not found") != NULL && /* 1.x: 404 */
 		           influx_create_db(sp->ix, NULL) == 0 &&
 		           influx_write(sp->ix, text, len, &we) == 0) {
 			unlink(path);

@@ -427,6 +427,22 @@ def test_influx_down_during_dump_record_arrives_later(tmp_path, libvirt_session,
         st.stop()
 
 
+def test_influx_database_missing_is_created_and_record_arrives(tmp_path, libvirt_session,
+                                                              influx_server, guests):
+    """InfluxDB 1.x answers a write to a missing database with 404: the spool creates it."""
+    st = new_stack(tmp_path, libvirt_session, influx_server, name="nodb",
+                   extra_config={"memdumpd": {"MEMDUMP_DISK_RESERVE_MB": 0}})
+    try:
+        influx_server.query(f'DROP DATABASE "{st.influx_db}"', method="POST")
+        md = Md(st)
+        d = md.wait_final(md.create("cache-server").json()["dump"]["dump_id"])
+        assert d["state"] == "completed", d
+        rec = influx_record(influx_server, st.influx_db, d["dump_id"])
+        assert rec["sha256"] == d["sha256"] and rec["state"] == "completed"
+    finally:
+        st.stop()
+
+
 def test_remote_uri_and_bad_dump_dir_refused_at_start(tmp_path):
     binary = harness.bin_dir() / "memdumpd"
     env = harness.child_env({"LIBVIRT_URI": "qemu+ssh://kvm1/system", "DUMP_DIR": str(tmp_path)})
