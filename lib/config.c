@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_url.h"
 #include "xmalloc.h"
 
 enum config_type {
@@ -310,14 +311,19 @@ static int config_store(struct config *c, enum config_key k, const char *value, 
 		if (config_urls_set(c, value, what, e) < 0)
 			return -1;
 		break;
-	case CT_REDIS_URL:
-		if (!((strncmp(value, "redis://", 8) == 0 && len > 8) ||
-		      (strncmp(value, "unix:///", 8) == 0 && len > 8)))
-			return err_set(e, ERR_INVALID,
-			               "%s: allowed: redis://[:PASSWORD@]HOST[:PORT][/DB] or "
-			               "unix:///PATH[?db=N]",
-			               what);
+	case CT_REDIS_URL: {
+		struct store_url u;
+		struct err ue;
+
+		if (store_url_parse(value, &u, &ue) < 0)
+			return err_set(
+			    e, ERR_INVALID,
+			    "%s: %s; allowed: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or "
+			    "unix:///PATH[?db=N]",
+			    what, ue.msg);
+		store_url_release(&u);
 		break;
+	}
 	case CT_HOSTPORT:
 		if (!config_hostport_ok(value, len))
 			return err_set(e, ERR_INVALID, "%s: allowed: HOST:PORT (port 1 to 65535)",

@@ -17,24 +17,9 @@
 #include <stdbool.h>
 
 #include "err.h"
+#include "store_url.h"
 
 struct store;
-
-/* Pure parse of REDIS_URL: redis://[[user]:password@]host[:port][/db] (host a name,
- * IPv4 or [IPv6]; port 6379; db 0) or unix:///path[?db=N]. At most STORE_URL_MAX bytes.
- * Fields are new strings in *out. */
-struct store_url {
-	char *host; /* NULL for unix sockets */
-	int port;
-	char *path;     /* unix socket path or NULL */
-	char *username; /* NULL when none (Redis 6 ACL user) */
-	char *password; /* NULL when none; %XX-decoded */
-	int db;
-};
-#define STORE_URL_MAX 1024
-#define STORE_DB_MAX 65535
-int store_url_parse(const char *url, struct store_url *out, struct err *e);
-void store_url_release(struct store_url *u);
 
 struct store *store_new(const char *redis_url, long timeout_ms, struct err *e);
 void store_free(struct store *st);
