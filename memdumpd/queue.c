@@ -227,14 +227,22 @@ static void *queue_worker(void *arg)
 	if (queue_vm_dir(path, &e) == 0)
 		st = stream_new(fifo, path, &e);
 	if (st != NULL) {
+		bool early_cancel;
+
 		pthread_mutex_lock(&q->lock);
 		en->st = st;
-		if (en->cancel)
+		early_cancel = en->cancel;
+		if (early_cancel)
 			stream_cancel(st);
 		pthread_mutex_unlock(&q->lock);
-		log_info("dump_started", "id=%s vm=%s format=%s", en->job->id, log_q(vm),
-		         dump_format_name(fmt));
-		rc = virt_dump(q->virt, vm, fifo, fmt, &e);
+		if (early_cancel) {
+			/* cancelled before libvirt was asked: never pause the guest for it */
+			rc = err_set(&e, ERR_CONFLICT, "cancelled before it started");
+		} else {
+			log_info("dump_started", "id=%s vm=%s format=%s", en->job->id, log_q(vm),
+			         dump_format_name(fmt));
+			rc = virt_dump(q->virt, vm, fifo, fmt, &e);
+		}
 		stream_dump_returned(st);
 		src = stream_wait(st, sha, &size, &se);
 		/* From here on the dump is done one way or the other: a late cancel

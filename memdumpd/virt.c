@@ -5,6 +5,8 @@
  * per backoff step (1 s doubling to 30 s). The event loop thread runs
  * virEventRunDefaultImpl() until virt_free() wakes it with a zero timeout.
  * libvirt's own error printing is silenced; messages travel in struct err.
+ * The close callback (run by libvirt under its own lock) only stores an atomic and
+ * never takes the mutex, so unregistering it under the mutex cannot deadlock.
  */
 #include "virt.h"
 
@@ -27,7 +29,9 @@ struct virt {
 	char *uri;
 	pthread_mutex_t lock;
 	virConnectPtr conn; /* NULL when disconnected */
-	bool closed;        /* close callback fired for conn */
+	/* the connection whose close callback fired; atomic so the callback (run by
+	 * libvirt under its own lock) never takes v->lock: no lock-order deadlock */
+	_Atomic(virConnectPtr) closed_conn;
 	long long next_try_ms;
 	long long backoff_ms;
 	char last_error[256];
@@ -80,10 +84,7 @@ static void virt_close_cb(virConnectPtr conn, int reason, void *opaque)
 {
 	struct virt *v = opaque;
 
-	pthread_mutex_lock(&v->lock);
-	if (v->conn == conn)
-		v->closed = true;
-	pthread_mutex_unlock(&v->lock);
+	atomic_store(&v->closed_conn, conn);
 	log_warn("libvirt_closed", "reason=%d", reason);
 }
 
@@ -110,11 +111,11 @@ static void virt_reconnect_locked(struct virt *v)
 	virConnectPtr c;
 	long long now = virt_now_ms();
 
-	if (v->conn != NULL && v->closed) {
+	if (v->conn != NULL && atomic_load(&v->closed_conn) == v->conn) {
 		virConnectUnregisterCloseCallback(v->conn, virt_close_cb);
 		virConnectClose(v->conn);
 		v->conn = NULL;
-		v->closed = false;
+		atomic_store(&v->closed_conn, NULL);
 		snprintf(v->last_error, sizeof(v->last_error), "connection to %s lost", v->uri);
 	}
 	if (v->conn != NULL || now < v->next_try_ms)
@@ -135,7 +136,7 @@ static void virt_reconnect_locked(struct virt *v)
 	if (virConnectRegisterCloseCallback(c, virt_close_cb, v, NULL) < 0)
 		log_warn("libvirt_close_callback", "error=%s", log_q(virt_errmsg()));
 	v->conn = c;
-	v->closed = false;
+	atomic_store(&v->closed_conn, NULL);
 	v->backoff_ms = 0;
 	v->next_try_ms = 0;
 	v->last_error[0] = '\0';
@@ -180,15 +181,18 @@ struct virt *virt_new(const char *uri)
 
 void virt_free(struct virt *v)
 {
+	virConnectPtr conn;
+
 	if (v == NULL)
 		return;
 	pthread_mutex_lock(&v->lock);
-	if (v->conn != NULL) {
-		virConnectUnregisterCloseCallback(v->conn, virt_close_cb);
-		virConnectClose(v->conn);
-		v->conn = NULL;
-	}
+	conn = v->conn;
+	v->conn = NULL;
 	pthread_mutex_unlock(&v->lock);
+	if (conn != NULL) {
+		virConnectUnregisterCloseCallback(conn, virt_close_cb);
+		virConnectClose(conn);
+	}
 	atomic_store(&v->stop, true);
 	virEventAddTimeout(0, virt_wake_cb, NULL, NULL);
 	pthread_join(v->loop, NULL);
@@ -208,7 +212,7 @@ bool virt_ok(struct virt *v, char *err_buf, size_t cap)
 
 	pthread_mutex_lock(&v->lock);
 	virt_reconnect_locked(v);
-	ok = v->conn != NULL && !v->closed;
+	ok = v->conn != NULL && atomic_load(&v->closed_conn) != v->conn;
 	if (!ok && err_buf != NULL)
 		snprintf(err_buf, cap, "%s", v->last_error[0] ? v->last_error : "not connected");
 	pthread_mutex_unlock(&v->lock);
