@@ -160,11 +160,23 @@ FUZZ_DIR = $(BUILD)/fuzz
 # Fuzz targets call the data-folder render functions (tests/unit/support), so the
 # fuzzed path is the tested path.
 FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRC) $(TESTSUP_SRC) $(API_SRC) $(MEMDUMPD_SRC))
-FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+# Parsers fuzzed through their data-case renderer: one driver (tests/fuzz/render.c) built
+# once per parser; targets that check more are tests/fuzz/fuzz_*.c.
+FUZZ_PARSERS := config_line json_body time influx_lp influx_answer svc_answer route query \
+	trigger memdumpd_body memdumpd_range memdumpd_journal redis_url
+FUZZ_RENDER_BINS = $(FUZZ_PARSERS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_OWN_BINS = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+FUZZ_BINS = $(FUZZ_RENDER_BINS) $(FUZZ_OWN_BINS)
+$(FUZZ_DIR)/obj/render_%.o: tests/fuzz/render.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(ALL_CPPFLAGS) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) \
+		-DFUZZ_RENDER=caserender_$* -c -o $@ $<
+$(FUZZ_RENDER_BINS): $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/render_%.o $(FUZZ_LIB_OBJ)
+	$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS_ALL)
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(ALL_CPPFLAGS) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -c -o $@ $<
-$(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
+$(FUZZ_OWN_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
 	$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS_ALL)
 .PRECIOUS: $(FUZZ_DIR)/obj/%.o
 fuzz: $(FUZZ_BINS)
