@@ -84,6 +84,25 @@ out:
 	return rc;
 }
 
+void journal_tmp_sweep(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t nl = strlen(de->d_name);
+
+		if (de->d_name[0] != '.' || nl < 6 || strcmp(de->d_name + nl - 4, ".tmp") != 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			log_info("stale_tmp_removed", "dir=%s file=%s", log_q(dir),
+			         log_q(de->d_name));
+	}
+	closedir(d);
+}
+
 struct journal *journal_open(const char *dump_dir, struct err *e)
 {
 	char *top = xasprintf("%s/.memdumpd", dump_dir);
@@ -94,6 +113,7 @@ struct journal *journal_open(const char *dump_dir, struct err *e)
 		free(dir);
 		goto out;
 	}
+	journal_tmp_sweep(dir);
 	jn = xcalloc(1, sizeof(*jn));
 	jn->dir = dir;
 out:

@@ -25,6 +25,9 @@ int journal_load(struct journal *jn, void (*cb)(struct job *j, void *arg), void 
 
 /* Create path as a folder with mode 0700 if missing; refuse a non-folder. */
 int journal_mkdir(const char *path, struct err *e);
+/* Remove the ".NAME.tmp" files journal_file_replace leaves when the process dies
+ * between create and rename; call before any writer uses dir. */
+void journal_tmp_sweep(const char *dir);
 /* Write data to path atomically with mode 0600 (temp file, fsync, rename, fsync dir). */
 int journal_file_replace(const char *dir, const char *name, const char *data, size_t len,
                          struct err *e);

@@ -269,6 +269,7 @@ struct spool *spool_new(const char *dump_dir, const char *influx_url, const char
 		free(dir);
 		return NULL;
 	}
+	journal_tmp_sweep(dir);
 	sp = xcalloc(1, sizeof(*sp));
 	sp->dir = dir;
 	sp->ix = influx_new(influx_url, db, token, SPOOL_TIMEOUT_MS);

@@ -71,7 +71,10 @@ int virt_uri_check(const char *uri, struct err *e)
 		    "'%s' is not a libvirt URI like qemu:///system", /* lint: allow (URI) */
 		    uri);
 	scheme_len = (size_t)(sep - uri);
-	if (memchr(uri, '+', scheme_len) != NULL || sep[3] != '/')
+	/* qemu:///system and qemu+unix:///system are local; any host or other transport is not */
+	if ((memchr(uri, '+', scheme_len) != NULL &&
+	     !(scheme_len > 5 && memcmp(sep - 5, "+unix", 5) == 0)) ||
+	    sep[3] != '/')
 		return err_set(e, ERR_INVALID,
 		               "'%s' is a remote libvirt URI: memdumpd must run on the KVM host "
 		               "it dumps (the FIFO and DUMP_DIR are local); use a local URI such "
