@@ -385,6 +385,10 @@ static void poller_confirm(struct poller *p, const struct store_snapshot *snap,
                            struct poller_fetch *f)
 {
 	long long deadline = poller_mono_ms() + POLLER_CONFIRM_BUDGET_MS;
+	/* a call may take the whole fetch timeout: start one only if the cycle can still
+	 * commit (one Redis timeout) before the lease renewed at its start runs out */
+	long long lease_end = p->last_renew_mono + POLLER_LEASE_MS - POLLER_REDIS_TIMEOUT_MS;
+	long timeout = poller_fetch_timeout_ms(p->cfg);
 
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		json_t *missing, *id;
@@ -397,7 +401,7 @@ static void poller_confirm(struct poller *p, const struct store_snapshot *snap,
 			json_t *d = NULL;
 			struct err e;
 
-			if (poller_mono_ms() > deadline)
+			if (poller_mono_ms() > deadline || poller_mono_ms() + timeout > lease_end)
 				break;
 			if (svc_dump_get(p->hosts[i].svc[PC_DUMPS], json_string_value(id), &d,
 			                 &e) == 0) {
