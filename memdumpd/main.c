@@ -141,7 +141,8 @@ int main(int argc, char **argv)
 	code = 0;
 out:
 	httpd_stop(h);
-	queue_free(q);
+	if (queue_free(q) < 0)
+		_exit(1); /* a worker is stuck in libvirt: nothing below is safe to free */
 	virt_free(v);
 	spool_free(sp);
 	journal_free(jn);

@@ -28,6 +28,7 @@
 
 #define QUEUE_MONITOR_MS 500
 #define QUEUE_CANCEL_WAIT_S 15
+#define QUEUE_STOP_WAIT_S 30 /* at shutdown, for workers to leave libvirt */
 
 struct queue;
 
@@ -499,18 +500,31 @@ struct queue *queue_new(const struct queue_config *cfg, struct virt *v, struct j
 	return q;
 }
 
-void queue_free(struct queue *q)
+int queue_free(struct queue *q)
 {
+	struct timespec until;
+
 	if (q == NULL)
-		return;
+		return 0;
 	pthread_mutex_lock(&q->lock);
 	q->stopping = true;
 	for (size_t i = 0; i < q->n; i++)
 		if (q->v[i]->job->state == DUMP_RUNNING)
 			queue_stop_running(q->v[i], DUMP_FAILED, "interrupted by restart");
 	pthread_cond_broadcast(&q->cond);
-	while (q->workers > 0)
-		pthread_cond_wait(&q->cond, &q->lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += QUEUE_STOP_WAIT_S;
+	while (q->workers > 0) {
+		if (pthread_cond_timedwait(&q->cond, &q->lock, &until) == ETIMEDOUT &&
+		    q->workers > 0) {
+			/* libvirt never returned (a hung QEMU): what the workers use cannot be
+			 * freed; the journal still says running, so the next start fails them */
+			log_error("stop_stuck", "workers=%d wait_s=%d", q->workers,
+			          QUEUE_STOP_WAIT_S);
+			pthread_mutex_unlock(&q->lock);
+			return -1;
+		}
+	}
 	pthread_mutex_unlock(&q->lock);
 	pthread_join(q->monitor, NULL);
 	for (size_t i = 0; i < q->n; i++) {
@@ -524,6 +538,7 @@ void queue_free(struct queue *q)
 	free(q->dump_dir);
 	free(q->host);
 	free(q);
+	return 0;
 }
 
 /* With the lock: bytes still to come from active dumps (for the disk guard). */

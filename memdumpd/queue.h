@@ -35,8 +35,10 @@ struct queue_config {
 struct queue *queue_new(const struct queue_config *cfg, struct virt *v, struct journal *jn,
                         struct spool *sp);
 /* Stops running dumps (failed "interrupted by restart"; queued ones stay queued in
- * the journal), waits for their threads, frees. */
-void queue_free(struct queue *q);
+ * the journal), waits for their threads (at most 30 s), frees. -1 when a worker is
+ * still inside libvirt then (a hung QEMU): nothing was freed and the caller must exit
+ * without touching q or what the workers use. */
+int queue_free(struct queue *q);
 
 /* New dump -> *out (new dump object). ERR_NOT_FOUND, ERR_CONFLICT (*conflict_id
  * names the active dump), ERR_NO_SPACE, ERR_UNAVAILABLE, ERR_IO. */
