@@ -288,7 +288,7 @@ def dump_id(ts, n):
     return datetime.utcfromtimestamp(ts).strftime("%Y%m%dT%H%M%SZ-") + f"{n:012x}"
 
 
-def fake_dump(n, vm, service, host, now, state="running"):
+def seeded_dump(n, vm, service, host, now, state="running"):
     total = 2 * GIB
     done = (n * 37 % 100) * total // 100
     return {
@@ -329,7 +329,7 @@ def seed_status(r, services, n_active, n_vms, real_vms=()):
             separators=(",", ":")))
     for n in range(n_active):
         name, s = vms[(len(real_vms) + n) % len(vms)]
-        d = fake_dump(n, name, s, f"kvm{services.index(s) + 1}", now,
+        d = seeded_dump(n, name, s, f"kvm{services.index(s) + 1}", now,
                       "queued" if n % 10 == 9 else "running")
         raw = json.dumps(d, separators=(",", ":"))
         p.hset("memdump:active", d["dump_id"], raw)
