@@ -4,6 +4,7 @@
  */
 #include "history.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,13 +195,22 @@ json_t *history_records_from_series(const json_t *series)
 	return out;
 }
 
-/* Number in column name of row (0 when null or absent). */
-static double history_num(const json_t *s, const json_t *row, const char *name)
+/* A number InfluxDB sent as a long long: 0 when it is not a number or beyond
+ * +-HISTORY_NUM_MAX (converting those would be undefined behaviour). */
+#define HISTORY_NUM_MAX 9e15
+static long long history_ll(const json_t *v)
+{
+	double d = json_is_number(v) ? json_number_value(v) : 0;
+
+	return d > -HISTORY_NUM_MAX && d < HISTORY_NUM_MAX ? (long long)d : 0;
+}
+
+/* Number in column name of row (0 when null, absent or out of range). */
+static long long history_num(const json_t *s, const json_t *row, const char *name)
 {
 	int c = history_col(s, name);
-	json_t *v = c < 0 ? NULL : json_array_get(row, (size_t)c);
 
-	return json_is_number(v) ? json_number_value(v) : 0;
+	return history_ll(c < 0 ? NULL : json_array_get(row, (size_t)c));
 }
 
 long long history_count_from_series(const json_t *series)
@@ -208,7 +218,7 @@ long long history_count_from_series(const json_t *series)
 	json_t *s = json_array_get(series, 0);
 	json_t *row = json_array_get(json_object_get(s, "values"), 0);
 
-	return row ? (long long)history_num(s, row, "count") : 0;
+	return row ? history_num(s, row, "count") : 0;
 }
 
 char *history_stats_ql(enum history_stat which, const struct history_filter *f, long long now_ms)
@@ -261,23 +271,29 @@ static const char *history_tag(const json_t *s, const char *tag)
 
 /* Add count/bytes of one state to a per-x object
  * {"count","completed","failed","cancelled","bytes"}. */
-static void history_add(json_t *o, const char *state, double count, double bytes)
+/* o[key] += n, saturating (garbage from InfluxDB must not overflow a sum). */
+static void history_sum(json_t *o, const char *key, long long n)
+{
+	long long cur = 0, sum;
+
+	jsonu_int(o, key, &cur);
+	if (__builtin_add_overflow(cur, n, &sum))
+		sum = n < 0 ? LLONG_MIN : LLONG_MAX;
+	json_object_set_new(o, key, json_integer(sum));
+}
+
+static void history_add(json_t *o, const char *state, long long count, long long bytes)
 {
 	static const char *const keys[] = {"count", "bytes", "completed", "failed", "cancelled"};
-	long long cur;
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (json_object_get(o, keys[i]) == NULL)
 			json_object_set_new(o, keys[i], json_integer(0));
-	jsonu_int(o, "count", &cur);
-	json_object_set_new(o, "count", json_integer(cur + (long long)count));
-	jsonu_int(o, "bytes", &cur);
-	json_object_set_new(o, "bytes", json_integer(cur + (long long)bytes));
+	history_sum(o, "count", count);
+	history_sum(o, "bytes", bytes);
 	if (strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
-	    strcmp(state, "cancelled") == 0) {
-		jsonu_int(o, state, &cur);
-		json_object_set_new(o, state, json_integer(cur + (long long)count));
-	}
+	    strcmp(state, "cancelled") == 0)
+		history_sum(o, state, count);
 }
 
 static json_t *history_number_or_null(const json_t *s, const json_t *row, const char *name)
@@ -362,7 +378,7 @@ json_t *history_stats_build(json_t *const series[HS__MAX], const struct history_
 	json_array_foreach(series[HS_PER_DAY], i, s) {
 		json_array_foreach(json_object_get(s, "values"), j, row) {
 			json_t *tv = json_array_get(row, 0);
-			long long t = json_is_number(tv) ? (long long)json_number_value(tv) : -1;
+			long long t = json_is_number(tv) ? history_ll(tv) : -1;
 
 			if (t >= d0 && t < d1)
 				history_add(json_array_get(days, (size_t)((t - d0) / day)),

@@ -166,13 +166,58 @@ static void test_stats_build(void **state)
 		json_decref(series[i]);
 }
 
+/* InfluxDB answering numbers no count can be (1e300, -1e300, a time far out of range):
+ * they count as 0 instead of being converted to long long (undefined behaviour; on
+ * x86 a total of LLONG_MIN), and the sums saturate instead of overflowing. */
+static void test_stats_build_garbage_numbers(void **state)
+{
+	const char *txt[HS__MAX] = {
+	    "[{\"tags\":{\"state\":\"completed\"},\"columns\":[\"time\",\"count\",\"bytes\"],"
+	    "\"values\":[[0,1e300,-1e300]]},"
+	    "{\"tags\":{\"state\":\"failed\"},\"columns\":[\"time\",\"count\",\"bytes\"],"
+	    "\"values\":[[0,2,9e15]]},"
+	    "{\"tags\":{\"state\":\"cancelled\"},\"columns\":[\"time\",\"count\",\"bytes\"],"
+	    "\"values\":[[0,1,9e18]]}]",
+	    "[]",
+	    "[]",
+	    "[]",
+	    "[{\"tags\":{\"state\":\"completed\"},\"columns\":[\"time\",\"count\",\"bytes\"],"
+	    "\"values\":[[1e300,2,200],[-1e300,2,200]]}]",
+	};
+	json_t *series[HS__MAX], *out, *count;
+	struct history_filter f = {.limit = 1, .since_ms = 0, .until_ms = CASERENDER_NOW_MS};
+	long long v;
+
+	(void)state;
+	for (int i = 0; i < HS__MAX; i++)
+		series[i] = json_loads(txt[i], 0, NULL);
+	out = history_stats_build(series, &f, CASERENDER_NOW_MS);
+	assert_int_equal(jsonu_int(out, "total", &v), 0);
+	assert_int_equal(v, 3); /* the 1e300 count is not a count */
+	assert_int_equal(jsonu_int(out, "completed", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(jsonu_int(out, "bytes_total", &v), 0);
+	assert_true(v >= 0); /* 9e15 plus nothing for -1e300 and 9e18 */
+	json_decref(out);
+	count = json_loads("[{\"columns\":[\"time\",\"count\"],\"values\":[[0,1e300]]}]", 0, NULL);
+	assert_int_equal(history_count_from_series(count), 0);
+	json_decref(count);
+	for (int i = 0; i < HS__MAX; i++)
+		json_decref(series[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_route_cases),   cmocka_unit_test(test_query_cases),
-	    cmocka_unit_test(test_trigger_cases), cmocka_unit_test(test_route_arg_cap),
-	    cmocka_unit_test(test_query_caps),    cmocka_unit_test(test_query_int),
-	    cmocka_unit_test(test_csrf),          cmocka_unit_test(test_stats_build),
+	    cmocka_unit_test(test_route_cases),
+	    cmocka_unit_test(test_query_cases),
+	    cmocka_unit_test(test_trigger_cases),
+	    cmocka_unit_test(test_route_arg_cap),
+	    cmocka_unit_test(test_query_caps),
+	    cmocka_unit_test(test_query_int),
+	    cmocka_unit_test(test_csrf),
+	    cmocka_unit_test(test_stats_build),
+	    cmocka_unit_test(test_stats_build_garbage_numbers),
 	};
 
 	jsonu_init();
