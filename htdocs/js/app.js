@@ -15,6 +15,7 @@ import { renderChart } from './charts.js';
 
 const ACTIVE_POLL_MS = 1500;
 const AUTO_REFRESH_MS = 5000;
+const BACKOFF_MAX_MS = 30000; // polling after repeated errors: 1.5, 3, 6, ... s, at most this
 const TRIGGER_BATCH = 64; // VMs per POST /trigger (TRIGGER_VMS_MAX in fcgi/trigger.h)
 const AUTO_KEY = 'memdump.autoRefresh';
 
@@ -26,7 +27,16 @@ const state = {
   autoTimer: null,
   lastUpdate: null,
   busy: false,
+  statusCall: null,   // the /status load in flight: callers share it, never a second request
+  statusErrors: 0,    // /status failures in a row (backoff)
+  refreshCall: null,  // the full refresh in flight
+  refreshErrors: 0,   // full refreshes in a row where every call failed (backoff)
 };
+
+/** Delay after `errors` failures in a row: base, then doubling up to BACKOFF_MAX_MS. */
+function backoff(base, errors) {
+  return Math.min(BACKOFF_MAX_MS, base * 2 ** Math.min(errors, 5));
+}
 
 /* ---- errors -> banner ------------------------------------------------------------ */
 
@@ -175,9 +185,24 @@ async function loadStats() {
   }
 }
 
-async function loadStatus() {
+/** Load /status; while one load is in flight every caller gets that same one. */
+function loadStatus() {
+  if (!state.statusCall) {
+    state.statusCall = loadStatusNow().finally(() => { state.statusCall = null; });
+  }
+  return state.statusCall;
+}
+
+/** A /status answer asked for after now (after a trigger or cancel): waits out one in flight. */
+async function loadStatusFresh() {
+  if (state.statusCall) await state.statusCall;
+  return loadStatus();
+}
+
+async function loadStatusNow() {
   try {
     const data = await api.status();
+    state.statusErrors = 0;
     clearSource('status');
     renderServices(data.services, data.poller === undefined ? undefined : data.poller);
     renderBanner();
@@ -189,6 +214,7 @@ async function loadStatus() {
     markUpdated();
     return dumps.length;
   } catch (e) {
+    state.statusErrors++;
     reportError(e, 'status');
     return state.activeIds.size;
   }
@@ -227,8 +253,19 @@ function markUpdated() {
   setText($('last-updated'), `Updated ${clock(state.lastUpdate)}${paused}`);
 }
 
-async function refreshAll() {
+/** Reload everything; a refresh asked for while one runs joins it. */
+function refreshAll() {
+  if (!state.refreshCall) {
+    state.refreshCall = refreshAllNow().finally(() => { state.refreshCall = null; });
+  }
+  return state.refreshCall;
+}
+
+async function refreshAllNow() {
+  const errorsBefore = state.statusErrors;
   await Promise.allSettled([loadVms(), loadStatus(), loadStats(), history.load()]);
+  // the loaders catch their own errors; an API that is down shows as /status failing
+  state.refreshErrors = state.statusErrors > errorsBefore ? state.refreshErrors + 1 : 0;
   markUpdated();
   scheduleStatus();
 }
@@ -243,7 +280,7 @@ function scheduleStatus() {
     state.statusTimer = null;
     await loadStatus();
     scheduleStatus();
-  }, ACTIVE_POLL_MS);
+  }, backoff(ACTIVE_POLL_MS, state.statusErrors));
 }
 
 function scheduleAuto() {
@@ -254,7 +291,7 @@ function scheduleAuto() {
     state.autoTimer = null;
     await refreshAll();
     scheduleAuto();
-  }, AUTO_REFRESH_MS);
+  }, backoff(AUTO_REFRESH_MS, state.refreshErrors));
 }
 
 document.addEventListener('visibilitychange', () => {
@@ -337,7 +374,7 @@ async function trigger(names) {
   } finally {
     state.busy = false;
     updateButtons();
-    await loadStatus();
+    await loadStatusFresh();
     scheduleStatus();
   }
 }
@@ -372,7 +409,7 @@ async function cancelDump(id, button) {
     notify(`Could not cancel the dump of ${vm}: ${msg}`, 'error');
     button.disabled = false;
   }
-  await loadStatus();
+  await loadStatusFresh();
   scheduleStatus();
 }
 

@@ -28,9 +28,15 @@ function append(node, children) {
   }
 }
 
-/** Set text, never markup. */
+/**
+ * Set text, never markup. Unchanged text is left alone: rewriting it would replace the text
+ * node, and a live region around it would announce the same words again on every refresh.
+ */
 export function setText(node, value) {
-  node.textContent = value === null || value === undefined ? '' : String(value);
+  const s = value === null || value === undefined ? '' : String(value);
+  const kids = node.childNodes;
+  if (s === '' ? kids.length === 0 : (kids.length === 1 && kids[0].nodeType === 3 && kids[0].data === s)) return;
+  node.textContent = s;
 }
 
 export function clear(node) {

@@ -66,6 +66,11 @@ export function shortHash(h) {
   return typeof h === 'string' && h.length > 16 ? `${h.slice(0, 12)}…` : (h || '–');
 }
 
+/** A SHA-256 as memdumpd writes it (64 hex digits); anything else is never offered for copying. */
+export function isSha256(h) {
+  return typeof h === 'string' && /^[0-9a-fA-F]{64}$/.test(h);
+}
+
 export function plural(n, one, many) {
   return `${n} ${n === 1 ? one : (many || `${one}s`)}`;
 }

@@ -4,7 +4,7 @@
 
 import { el, clear, setText, $ } from './dom.js';
 import { api, downloadUrl, isDumpId } from './api.js';
-import { bytes, duration, dateTime, parseTime, dumpState, shortHash, localDayStart, localDayEnd, num } from './format.js';
+import { bytes, duration, dateTime, parseTime, dumpState, shortHash, localDayStart, localDayEnd, num, isSha256 } from './format.js';
 import { toCsv } from './csv.js';
 import { notify, setupDialog, copyText } from './ui.js';
 
@@ -15,6 +15,22 @@ const CSV_HEADER = ['time', 'dump_id', 'vm', 'host', 'state', 'format', 'size_by
 
 function str(v) {
   return typeof v === 'string' ? v : '';
+}
+
+/** What identifies a control of a history row across re-renders: the dump id and the action. */
+export function rowKey(node) {
+  const tr = node instanceof Element ? node.closest('tr[data-id]') : null;
+  if (!tr || !isDumpId(tr.getAttribute('data-id'))) return null;
+  const action = node.getAttribute('data-action') || (node.hasAttribute('download') ? 'download' : null);
+  return action ? { id: tr.getAttribute('data-id'), action } : null;
+}
+
+/** The control matching rowKey() in the current table, if that row is still shown. */
+export function findRowControl(key) {
+  if (!key || !isDumpId(key.id) || !/^[a-z]+$/.test(key.action)) return null;
+  const tr = $('history-body').querySelector(`tr[data-id="${key.id}"]`);
+  if (!tr) return null;
+  return key.action === 'download' ? tr.querySelector('a[download]') : tr.querySelector(`[data-action="${key.action}"]`);
 }
 
 export class History {
@@ -29,7 +45,7 @@ export class History {
     this.text = '';
     this.loading = null;
     this.seq = 0;
-    this.detailsCtl = setupDialog($('details'));
+    this.detailsCtl = setupDialog($('details'), null, (gone) => findRowControl(rowKey(gone)) || $('history').closest('.table-wrap'));
     this.current = null;    // record in the details modal
 
     const reload = () => { this.page = 0; this.load(); };
@@ -126,11 +142,19 @@ export class History {
 
   render() {
     const body = $('history-body');
+    // the table is rebuilt on every refresh: keep keyboard focus on the same button of the
+    // same dump instead of dropping it to <body>
+    const focused = body.contains(document.activeElement) ? rowKey(document.activeElement) : null;
     clear(body);
     const rows = this.visibleRows();
     const frag = document.createDocumentFragment();
     rows.forEach((r) => frag.appendChild(this.row(r, this.rows.indexOf(r))));
     body.appendChild(frag);
+    if (focused) {
+      const again = findRowControl(focused);
+      if (again) again.focus({ preventScroll: true });
+      else $('history').closest('.table-wrap').focus({ preventScroll: true });
+    }
     const empty = $('history-empty');
     empty.hidden = rows.length > 0;
     setText(empty, this.rows.length && this.text ? 'No loaded row matches the search.' : 'No dumps match.');
@@ -149,7 +173,7 @@ export class History {
     const path = str(r.path);
     const actions = el('td', { class: 'actions', 'data-label': 'Actions' },
       el('button', { type: 'button', class: 'btn btn-row', 'data-action': 'details', 'data-index': index, 'aria-label': `Details of dump ${str(r.dump_id) || index}` }, 'Details'));
-    if (sha) {
+    if (isSha256(sha)) {
       actions.appendChild(el('button', { type: 'button', class: 'btn btn-row', 'data-action': 'copy', 'data-index': index, 'aria-label': `Copy hash of dump ${str(r.dump_id)}` }, 'Copy hash'));
     }
     const url = st === 'completed' ? downloadUrl(r.dump_id) : null;
@@ -178,7 +202,7 @@ export class History {
 
   async copyHash(r) {
     const sha = str(r.sha256);
-    if (!sha) return;
+    if (!isSha256(sha)) return;
     const ok = await copyText(sha);
     if (ok) notify(`Copied the SHA-256 of ${str(r.vm) || 'the dump'} (${shortHash(sha)}).`, 'success');
     else notify('Could not copy: the browser refused clipboard access. Select the hash in the details and copy it by hand.', 'error');
@@ -214,7 +238,7 @@ export class History {
       dl.appendChild(el('dd', null, String(v)));
     }
     setText($('details-title'), `Dump of ${str(r.vm) || 'unknown VM'}`);
-    $('details-copy').hidden = !str(r.sha256);
+    $('details-copy').hidden = !isSha256(r.sha256);
     const a = $('details-download');
     const url = st === 'completed' ? downloadUrl(r.dump_id) : null;
     if (url) { a.setAttribute('href', url); a.hidden = false; } else { a.setAttribute('href', '#'); a.hidden = true; }

@@ -98,9 +98,10 @@ const FOCUSABLE = 'a[href]:not([hidden]), button:not([disabled]):not([hidden]), 
 
 /**
  * Wire a <dialog>: Escape (native cancel) and a click on the backdrop close it, Tab is
- * kept inside, and focus returns to what had it before opening.
+ * kept inside, and focus returns to what had it before opening (or, when that element was
+ * replaced meanwhile, to what replacement(oldElement) names).
  */
-export function setupDialog(dialog, onClose) {
+export function setupDialog(dialog, onClose, replacement) {
   let opener = null;
   dialog.addEventListener('click', (ev) => {
     if (ev.target === dialog) {
@@ -122,8 +123,11 @@ export function setupDialog(dialog, onClose) {
   });
   dialog.addEventListener('close', () => {
     if (onClose) onClose(dialog.returnValue);
-    const back = opener;
+    let back = opener;
     opener = null;
+    // the opener may have been rebuilt by a refresh while the dialog was open: ask the owner
+    // for its replacement rather than leaving focus on <body>
+    if (back && !back.isConnected && replacement) back = replacement(back);
     if (back && back.isConnected && typeof back.focus === 'function') back.focus();
   });
   return {

