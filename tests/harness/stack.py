@@ -813,7 +813,8 @@ class Nginx(Service):
     def prepare(self):
         for sub in ("conf", "logs", "tmp"):
             (self.dir / sub).mkdir(exist_ok=True)
-        values = {"LISTEN": f"127.0.0.1:{self.port}", "HTDOCS": self.htdocs,
+        values = {"LISTEN": f"127.0.0.1:{self.port}", "SERVER_NAME": "127.0.0.1 localhost",
+                  "HTDOCS": self.htdocs,
                   "API_UPSTREAM": self.api_upstream,
                   "MEMDUMPD_UPSTREAM": self.memdumpd_upstream, **self.extra}
         site = self.dir / "conf" / "memdump.conf"

@@ -226,6 +226,25 @@ def test_same_origin_accepted(rs):
     assert b["results"][0]["error"]["code"] == "vm_not_found"
 
 
+def test_unknown_host_refused(rs):
+    """DNS rebinding: a page served under another name, re-pointed at this server, would
+    be same-origin with the API; nginx answers only the dashboard's own names."""
+    port = rs.nginx.url.rstrip("/").rsplit(":", 1)[1]
+    for path in ("", "api/memory-dumps/status", "api/memory-dumps/trigger",
+                 "_memdump/dump-file/20261122T183000Z-0123456789ab"):
+        r = requests.get(rs.nginx.url + path, headers={"Host": f"evil.example:{port}"},
+                         timeout=30)
+        assert r.status_code == 421, (path, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "misdirected_request"
+    r = requests.post(rs.base + "trigger", json={"vms": ["a"]},
+                      headers={"Host": f"evil.example:{port}",
+                               "Origin": f"http://evil.example:{port}"}, timeout=30)
+    assert r.status_code == 421
+    for name in ("127.0.0.1", "localhost"):
+        r = requests.get(rs.base + "status", headers={"Host": f"{name}:{port}"}, timeout=30)
+        assert r.status_code == 200, name
+
+
 def test_trigger_service_down_refused(rs):
     """The inventory names a memdumpd that does not answer: refused per VM, 202."""
     r = requests.post(rs.base + "trigger", json={"vms": ["web-server", "db-server"]},
