@@ -204,6 +204,22 @@ static void cycle_dump_put(struct store_cycle_write *w, const json_t *d, long lo
 }
 
 /* Step 3: one dump's writes, given its state in the snapshot (prev, may be NULL). */
+/*
+ * An active dump Redis does not have: news (publish its state) when it reached that
+ * state after its host's previous answer, or on this poller's first answer from the
+ * host (subscribers learn what is running); otherwise it is a rebuild after a FLUSHALL
+ * or a Redis restart, and its event went out when it happened.
+ */
+static bool cycle_active_is_news(const struct cycle_input *in, const json_t *d)
+{
+	const struct cycle_host *h = cycle_host_find(in, jsonu_str(d, "service"));
+	const char *state = jsonu_str(d, "state");
+	const char *key =
+	    state != NULL && strcmp(state, "running") == 0 ? "started_at" : "created_at";
+
+	return h == NULL || h->events_since_ms <= 0 || cycle_time(d, key) > h->events_since_ms;
+}
+
 static void cycle_dump_writes(const struct cycle_input *in, struct store_cycle_write *w,
                               const char *id, const json_t *prev, const json_t *d)
 {
@@ -229,7 +245,7 @@ static void cycle_dump_writes(const struct cycle_input *in, struct store_cycle_w
 		return;
 	json_object_set(w->active_set, id, (json_t *)d);
 	cycle_dump_put(w, d, 0, false);
-	if (cycle_state_changed(prev, d))
+	if (prev != NULL ? cycle_state_changed(prev, d) : cycle_active_is_news(in, d))
 		json_array_append_new(w->events, cycle_event(in, d));
 }
 

@@ -469,10 +469,32 @@ static void test_state_change_events_only(void **state)
 	fx_free(&f);
 }
 
+/* After a FLUSHALL (the poller has answers from before) an active dump Redis lacks is a
+ * rebuild unless it started after the host's previous answer. */
+static void test_rebuilt_active_dump_silent(void **state)
+{
+	struct fixture f;
+	char d1[512], d2[512], list[1200];
+
+	(void)state;
+	fx_init(&f, "2026-11-22T18:30:10.000Z");
+	f.hosts[0].events_since_ms = T("2026-11-22T18:30:05.000Z");
+	snprintf(list, sizeof(list), "[%s,%s]",
+	         dump_json(ID1, "web", "running", "2026-11-22T18:30:00.000Z", d1, sizeof(d1)),
+	         dump_json(ID2, "db", "running", "2026-11-22T18:30:07.000Z", d2, sizeof(d2)));
+	fx_up(&f, 0, "[]", list);
+	fx_merge(&f);
+	assert_non_null(json_object_get(f.w.active_set, ID1)); /* rebuilt ... */
+	assert_int_equal(json_array_size(f.w.events), 1); /* ... but only the new one is news */
+	assert_string_equal(jsonu_str(json_array_get(f.w.events, 0), "dump_id"), ID2);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_running_dump),
+	    cmocka_unit_test(test_rebuilt_active_dump_silent),
 	    cmocka_unit_test(test_unchanged_writes_nothing_but_health),
 	    cmocka_unit_test(test_completion_leaves_active_with_ttl),
 	    cmocka_unit_test(test_old_finished_dump_rebuilt_only_if_new),
