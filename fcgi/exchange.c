@@ -93,6 +93,12 @@ int exch_resp_header(struct exch_resp *r, const char *name, const char *value)
 	return 0;
 }
 
+void exch_resp_headers_drop(struct exch_resp *r, size_t from)
+{
+	while (r->n_headers > from)
+		free(r->headers[--r->n_headers]);
+}
+
 void exch_resp_release(struct exch_resp *r)
 {
 	if (r == NULL)

@@ -55,6 +55,8 @@ void exch_resp_error_with(struct exch_resp *r, int status, const char *code, con
                           json_t *extra_value, const char *msg);
 /* Add a header; values with CR, LF or NUL, or too long, are dropped (returns -1). */
 int exch_resp_header(struct exch_resp *r, const char *name, const char *value);
+/* Remove the headers added since r->n_headers was `from` (undo a half-built answer). */
+void exch_resp_headers_drop(struct exch_resp *r, size_t from);
 void exch_resp_release(struct exch_resp *r);
 
 /* The CSRF gate of state-changing calls: 415 unless the media type is

@@ -482,6 +482,8 @@ static void api_download(struct api_ctx *ctx, const struct exch_req *q, const ch
 	enum dump_format f = DUMP_FMT_ELF;
 	struct svc *s;
 	json_t *dump;
+	size_t mark;
+	int bad = 0;
 
 	if (q->accel_prefix == NULL || q->accel_prefix[0] != '/') {
 		exch_resp_error(r, 501, "not_implemented",
@@ -510,17 +512,29 @@ static void api_download(struct api_ctx *ctx, const struct exch_req *q, const ch
 	if (fmt != NULL)
 		dump_format_parse(fmt, &f, NULL);
 	dump_vm_path_component(vm, comp);
-	r->status = 200;
+	mark = r->n_headers;
 	v = xasprintf("%s%s", q->accel_prefix, id);
-	exch_resp_header(r, "X-Accel-Redirect", v);
+	bad |= exch_resp_header(r, "X-Accel-Redirect", v);
 	free(v);
 	v = xasprintf("attachment; filename=\"%s-%s%s\"", comp, id, dump_format_ext(f));
-	exch_resp_header(r, "Content-Disposition", v);
+	bad |= exch_resp_header(r, "Content-Disposition", v);
 	free(v);
-	exch_resp_header(r, "X-Dump-SHA256", sha);
-	exch_resp_header(r, "X-Memdump-Service", svc_url(s));
+	bad |= exch_resp_header(r, "X-Dump-SHA256", sha);
+	bad |= exch_resp_header(r, "X-Memdump-Service", svc_url(s));
 	if (ctx->auth != NULL)
-		exch_resp_header(r, "X-Memdump-Authorization", ctx->auth);
+		bad |= exch_resp_header(r, "X-Memdump-Authorization", ctx->auth);
+	if (bad) {
+		/* e.g. a MEMDUMP_SERVICE_TOKEN too long for a header: say so, never half a
+		 * redirect that memdumpd would answer with 401 */
+		exch_resp_headers_drop(r, mark);
+		log_error("download_headers", "dump_id=%s msg=\"a header did not fit\"", id);
+		exch_resp_error(r, 500, "internal",
+		                "the download of %s could not be prepared (a header did not fit; "
+		                "see memdump-api's log)",
+		                id);
+		goto out;
+	}
+	r->status = 200;
 	log_info("dump_download", "dump_id=%s vm=%s", id, log_q(vm));
 out:
 	json_decref(dump);

@@ -47,7 +47,7 @@ class ReadStack:
     """Redis + memdump-api + nginx on a given influxd; memdumpd is a URL nobody
     listens on (the read endpoints never call it)."""
 
-    def __init__(self, run_dir, influx, influx_db, workers=2, service_url=None):
+    def __init__(self, run_dir, influx, influx_db, workers=2, service_url=None, extra=None):
         self.influx = influx
         self.influx_db = influx_db
         self.redis = harness.Redis(run_dir)
@@ -56,6 +56,7 @@ class ReadStack:
         self.nginx = None
         self.run_dir = run_dir
         self.workers = workers
+        self.extra = extra or {}
 
     def start(self):
         self.redis.start()
@@ -63,7 +64,7 @@ class ReadStack:
             "REDIS_URL": self.redis.url, "INFLUX_URL": self.influx.url,
             "INFLUX_DB": self.influx_db, "MEMDUMP_API_WORKERS": self.workers,
             "MEMDUMP_LOG_LEVEL": "debug", "MEMDUMP_SERVICE_URL": self.service_url,
-            "MEMDUMP_SERVICE_TIMEOUT": 5}).start()
+            "MEMDUMP_SERVICE_TIMEOUT": 5, **self.extra}).start()
         self.nginx = harness.Nginx(self.run_dir, api_upstream=self.api.upstream,
                                    memdumpd_upstream=self.service_url[len("http://"):]).start()
         return self

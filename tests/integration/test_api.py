@@ -263,6 +263,23 @@ def test_download_needs_known_service(rs):
     assert not any(h.lower().startswith("x-memdump") for h in r.headers)
 
 
+def test_download_header_that_does_not_fit_is_a_clear_error(tmp_path, influx_server, influx_db):
+    """A memdumpd token too long for a header: a clear 500, never a half-built redirect
+    (which memdumpd would answer with 401) and never the token."""
+    token = "t" * 3000
+    st = ReadStack(tmp_path, influx_server, influx_db,
+                   extra={"MEMDUMP_SERVICE_TOKEN": token}).start()
+    try:
+        seed_redis(st.r(), st.service_url)
+        r = get(st.base, "dumps/20261122T170000Z-aaaaaaaaaaaa/download")
+        assert_error(r, 500, "internal")
+        assert token[:64] not in r.text
+        assert not any(h.lower().startswith("x-memdump") for h in r.headers)
+        assert "download_headers" in st.api.log_text()
+    finally:
+        st.stop()
+
+
 # ---- dependencies down ----------------------------------------------------------------------
 
 def test_redis_down(tmp_path, influx_server, influx_db):
