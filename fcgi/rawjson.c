@@ -196,6 +196,24 @@ static int rawjson_object(struct rawjson_scan *p, int depth, struct rawjson_memb
                           const size_t *nlen, size_t n);
 static int rawjson_array(struct rawjson_scan *p, int depth);
 
+/* After an element or member: `close` ends the container (1); ',' means another one
+ * follows (0, the whitespace after it skipped); anything else is malformed (-1). */
+static int rawjson_sep(struct rawjson_scan *p, char close)
+{
+	rawjson_ws(p);
+	if (p->i >= p->len)
+		return -1;
+	if (p->s[p->i] == (unsigned char)close) {
+		p->i++;
+		return 1;
+	}
+	if (p->s[p->i] != ',')
+		return -1;
+	p->i++;
+	rawjson_ws(p);
+	return 0;
+}
+
 static int rawjson_value(struct rawjson_scan *p, int depth)
 {
 	bool escaped;
@@ -233,17 +251,12 @@ static int rawjson_array(struct rawjson_scan *p, int depth)
 	for (;;) {
 		if (rawjson_value(p, depth) < 0)
 			return -1;
-		rawjson_ws(p);
-		if (p->i >= p->len)
-			return -1;
-		if (p->s[p->i] == ']') {
-			p->i++;
+		switch (rawjson_sep(p, ']')) {
+		case 1:
 			return 0;
-		}
-		if (p->s[p->i] != ',')
+		case -1:
 			return -1;
-		p->i++;
-		rawjson_ws(p);
+		}
 	}
 }
 
@@ -323,17 +336,12 @@ static int rawjson_object(struct rawjson_scan *p, int depth, struct rawjson_memb
 		}
 		first = false;
 		prev_end = p->i;
-		rawjson_ws(p);
-		if (p->i >= p->len)
-			return -1;
-		if (p->s[p->i] == '}') {
-			p->i++;
+		switch (rawjson_sep(p, '}')) {
+		case 1:
 			return 0;
-		}
-		if (p->s[p->i] != ',')
+		case -1:
 			return -1;
-		p->i++;
-		rawjson_ws(p);
+		}
 	}
 }
 

@@ -319,7 +319,7 @@ def test_influx_garbage_is_bad_gateway(tmp_path):
     """InfluxDB URL answered by something that is not InfluxDB (nginx serving files)."""
     www = tmp_path / "www"
     (www / "query").mkdir(parents=True)
-    ng = harness.Nginx(tmp_path / "fake", htdocs=www).start()
+    ng = harness.Nginx(tmp_path / "static-site", htdocs=www).start()
     (www / "query" / "index.html").write_text("<html>not influx</html>")
     try:
         st = ReadStack(tmp_path, type("I", (), {"url": ng.url.rstrip("/")})(), "x").start()
