@@ -298,6 +298,52 @@ def test_redis_down(tmp_path, influx_server, influx_db):
         st.stop()
 
 
+def test_live_state_cached_for_at_most_two_seconds(tmp_path, influx_server, influx_db):
+    """nginx's cache of live state (conf/nginx/memdump.conf.in): GET /status, /status/{vm}
+    and /vms are reused for 1-2 s (nginx's cache clock ticks in whole seconds), only 200s,
+    never stale; everything else bypasses it."""
+    st = ReadStack(tmp_path, influx_server, influx_db).start()
+    try:
+        seed_redis(st.r(), st.service_url)
+        for path in ("status", "status/web-server", "vms"):
+            first, again = get(st.base, path), get(st.base, path)
+            assert first.status_code == again.status_code == 200
+            assert first.headers["X-Cache-Status"] == "MISS"
+            assert again.headers["X-Cache-Status"] == "HIT" and again.content == first.content
+            assert again.headers["Cache-Control"] == "no-store"  # browsers still never cache
+            assert again.headers["X-Frame-Options"] == "DENY"
+        assert get(st.base, "records").headers["X-Cache-Status"] == "BYPASS"
+        r = requests.post(st.base + "trigger", json={"vms": ["nope"]}, timeout=30)
+        assert "X-Cache-Status" not in r.headers  # POST never meets the cache
+        site = st.base.split("/api/")[0] + "/"
+        assert "X-Cache-Status" not in requests.get(site, timeout=5).headers  # static
+
+        # a change in Redis shows within two seconds
+        trig = {"at": "2026-11-22T19:00:00.000Z", "vms": ["db-server"], "accepted": 1,
+                "refused": 0}
+        assert get(st.base, "status").headers["X-Cache-Status"] == "HIT"
+        st.r().set("memdump:last_trigger", json.dumps(trig))
+        t0 = time.monotonic()
+        wait_for(lambda: get(st.base, "status").json()["last_trigger"] == trig, timeout=5,
+                 what="the new last_trigger", interval=0.05)
+        assert time.monotonic() - t0 < 2.2
+
+        # an outage shows within two seconds, and its 503 is not cached
+        assert get(st.base, "status").status_code == 200
+        st.redis.stop()
+        t0 = time.monotonic()
+        wait_for(lambda: get(st.base, "status").status_code == 503, timeout=5,
+                 what="503 after Redis stopped", interval=0.05)
+        assert time.monotonic() - t0 < 2.2
+        r = get(st.base, "status")
+        assert_error(r, 503, "redis_unavailable")
+        assert r.headers["X-Cache-Status"] in ("MISS", "EXPIRED")  # asked, not served
+        st.redis.start()
+        wait_for(lambda: get(st.base, "status").status_code == 200, what="status after Redis")
+    finally:
+        st.stop()
+
+
 def test_influx_down(tmp_path):
     influx = harness.Influx(tmp_path / "ix").start()
     db = influx.create_db("api_down")
