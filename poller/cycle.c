@@ -220,6 +220,22 @@ static bool cycle_active_is_news(const struct cycle_input *in, const json_t *d)
 	return h == NULL || h->events_since_ms <= 0 || cycle_time(d, key) > h->events_since_ms;
 }
 
+/*
+ * A finished dump its host reports in another final state than the one Redis keeps as
+ * its VM's latest: the poller settled it itself (MEMDUMP_MAX_WAIT, or "unknown to
+ * memdumpd" while a restarting memdumpd had not restored it yet) and memdumpd, the
+ * source of truth, has now finished it. Its record is rewritten, not kept. (Only the
+ * VM's latest dump is in the snapshot; an older settled one keeps the poller's word.)
+ */
+static bool cycle_corrects_latest(const struct cycle_input *in, const json_t *d)
+{
+	const json_t *last = json_object_get(in->snap->latest, jsonu_str(d, "vm"));
+	const char *a = jsonu_str(last, "dump_id"), *b = jsonu_str(d, "dump_id");
+
+	return a != NULL && b != NULL && strcmp(a, b) == 0 && cycle_is_final(last) &&
+	       cycle_state_changed(last, d);
+}
+
 static void cycle_dump_writes(const struct cycle_input *in, struct store_cycle_write *w,
                               const char *id, const json_t *prev, const json_t *d)
 {
@@ -233,10 +249,11 @@ static void cycle_dump_writes(const struct cycle_input *in, struct store_cycle_w
 				json_array_append_new(w->events, cycle_event(in, d));
 		} else if (ttl >= 1) {
 			const struct cycle_host *h = cycle_host_find(in, jsonu_str(d, "service"));
+			bool corrects = cycle_corrects_latest(in, d);
 
-			cycle_dump_put(w, d, ttl, true);
-			if (h != NULL && h->events_since_ms > 0 &&
-			    cycle_time(d, "finished_at") > h->events_since_ms)
+			cycle_dump_put(w, d, ttl, !corrects);
+			if (corrects || (h != NULL && h->events_since_ms > 0 &&
+			                 cycle_time(d, "finished_at") > h->events_since_ms))
 				json_array_append_new(w->events, cycle_event(in, d));
 		}
 		return;

@@ -388,6 +388,45 @@ static void test_overdue_dumps(void **state)
 	fx_free(&f);
 }
 
+/* The poller gave up on a dump (MEMDUMP_MAX_WAIT); memdumpd then finished it: its word
+ * replaces the poller's in the record, the VM's latest, and an event says so. */
+static void test_host_corrects_a_dump_the_poller_settled(void **state)
+{
+	struct fixture f;
+	char d[512], list[600];
+	json_t *failed, *put;
+
+	(void)state;
+	fx_init(&f, "2026-11-22T18:41:00.000Z");
+	failed = J(dump_json(ID1, "web", "running", "2026-11-22T18:30:00.000Z", d, sizeof(d)));
+	json_object_set_new(failed, "state", json_string("failed"));
+	json_object_set_new(failed, "error", json_string("gave up after 600 s (MEMDUMP_MAX_WAIT)"));
+	json_object_set_new(f.snap.latest, "web", failed);
+	f.hosts[0].events_since_ms = T("2026-11-22T18:40:55.000Z");
+	snprintf(list, sizeof(list), "[%s]",
+	         dump_json(ID1, "web", "completed", "2026-11-22T18:30:00.000Z", d, sizeof(d)));
+	fx_up(&f, 0, "[]", list);
+	fx_merge(&f);
+	assert_int_equal(json_array_size(f.w.dumps), 1);
+	put = json_array_get(f.w.dumps, 0);
+	assert_string_equal(jsonu_str(json_object_get(put, "dump"), "state"), "completed");
+	assert_true(json_is_false(json_object_get(put, "only_if_new"))); /* rewritten */
+	assert_string_equal(jsonu_str(json_object_get(f.w.latest_set, "web"), "state"),
+	                    "completed");
+	assert_int_equal(json_array_size(f.w.events), 1);
+	assert_string_equal(jsonu_str(json_array_get(f.w.events, 0), "state"), "completed");
+	cycle_write_release(&f.w);
+
+	/* next cycle: latest now says completed; nothing is rewritten again */
+	json_object_set_new(f.snap.latest, "web",
+	                    json_deep_copy(json_array_get(f.hosts[0].dumps, 0)));
+	fx_merge(&f);
+	put = json_array_get(f.w.dumps, 0);
+	assert_true(json_is_true(json_object_get(put, "only_if_new")));
+	assert_int_equal(json_array_size(f.w.events), 0);
+	fx_free(&f);
+}
+
 static void test_down_host_keeps_inventory_unreachable(void **state)
 {
 	struct fixture f;
@@ -503,6 +542,7 @@ int main(void)
 	    cmocka_unit_test(test_lost_dump_failed_with_reason),
 	    cmocka_unit_test(test_unconfigured_service_fails_its_dumps),
 	    cmocka_unit_test(test_overdue_dumps),
+	    cmocka_unit_test(test_host_corrects_a_dump_the_poller_settled),
 	    cmocka_unit_test(test_down_host_keeps_inventory_unreachable),
 	    cmocka_unit_test(test_latest_never_goes_back),
 	    cmocka_unit_test(test_state_change_events_only),
