@@ -22,6 +22,7 @@
 
 #include "dump.h"
 #include "json_util.h"
+#include "log.h"
 #include "xmalloc.h"
 
 #define K_ACTIVE "memdump:active"
@@ -45,7 +46,11 @@ struct store {
 	redisContext *c;
 	unsigned long conn_gen;  /* bumped on every (re)connect */
 	unsigned long watch_gen; /* conn_gen at store_cycle_begin; 0: no cycle */
+	unsigned reset;          /* bit i: store_cycle_hashes[i] had another type; DEL it */
 };
+
+/* The hashes a poller cycle reads whole and rewrites (store_cycle_begin/commit). */
+static const char *const store_cycle_hashes[4] = {K_ACTIVE, K_LATEST, K_VMS, K_HEALTH};
 
 struct store *store_new(const char *redis_url, long timeout_ms, struct err *e)
 {
@@ -725,7 +730,7 @@ void store_snapshot_release(struct store_snapshot *snap)
 
 static int store_begin_fn(struct store *st, void *arg, struct err *e)
 {
-	static const char *const hashes[4] = {K_ACTIVE, K_LATEST, K_VMS, K_HEALTH};
+	const char *const *hashes = store_cycle_hashes;
 	struct store_snapshot *snap = arg;
 	json_t **slots[4] = {&snap->active, &snap->latest, &snap->vms, &snap->health};
 	struct store_argv a = {0};
@@ -751,9 +756,21 @@ static int store_begin_fn(struct store *st, void *arg, struct err *e)
 		store_reply_error(st, r[1], e);
 		goto out;
 	}
-	for (int i = 0; i < 4; i++)
-		if (store_reply_hash(st, r[i + 2], slots[i], e) < 0)
+	st->reset = 0;
+	for (int i = 0; i < 4; i++) {
+		const redisReply *h = r[i + 2];
+
+		/* Our key holds something else (a mistaken command, an old schema): the
+		 * cycle rebuilds it from the hosts' answers instead of failing forever. */
+		if (h->type == REDIS_REPLY_ERROR && strncmp(h->str, "WRONGTYPE", 9) == 0) {
+			log_warn("redis_wrong_type", "key=%s action=\"rebuilt by this cycle\"",
+			         hashes[i]);
+			*slots[i] = json_object();
+			st->reset |= 1u << i;
+		} else if (store_reply_hash(st, h, slots[i], e) < 0) {
 			goto out;
+		}
+	}
 	st->watch_gen = st->conn_gen;
 	rc = 0;
 out:
@@ -877,6 +894,14 @@ int store_cycle_commit(struct store *st, const struct store_cycle_write *w, stru
 	st->watch_gen = 0;
 	store_argv_add(&a, "MULTI");
 	store_append(st, &a, &q);
+	for (int i = 0; i < 4; i++) {
+		if (st->reset & (1u << i)) {
+			store_argv_add(&a, "DEL");
+			store_argv_add(&a, store_cycle_hashes[i]);
+			store_append(st, &a, &q);
+		}
+	}
+	st->reset = 0;
 	store_cycle_queue(st, w, &q);
 	store_argv_add(&a, "EXEC");
 	store_append(st, &a, &q);

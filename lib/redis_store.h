@@ -101,7 +101,9 @@ int store_lease_release(struct store *st, const char *id, struct err *e);
  * health (url -> health). store_cycle_commit then applies the writes in one
  * MULTI/EXEC; it fails with ERR_CONFLICT (and writes nothing) when a watched key
  * changed since begin (an API trigger, another poller took the lease) or the
- * connection was reopened in between: the caller redoes the cycle.
+ * connection was reopened in between: the caller redoes the cycle. One of the four
+ * hashes holding another type (WRONGTYPE) reads as empty, is logged, and is deleted
+ * by the commit before the cycle's writes, so the cycle rebuilds it.
  */
 struct store_snapshot {
 	json_t *active;

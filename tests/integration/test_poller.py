@@ -239,6 +239,26 @@ def test_redis_restart_recovers(tmp_path, st):
     assert poller.alive()
 
 
+def test_wrongly_typed_keys_are_rebuilt(tmp_path, st):
+    """Our hashes overwritten with other types (a mistaken command, an old schema): one
+    warning each, and the next cycle rebuilds them instead of failing forever."""
+    store = Store(st.redis.url)
+    url = st.memdumpd.url
+    poller = start_poller(tmp_path, st.redis.url, [url])
+    wait_for(lambda: store.hash("memdump:vms").get(VM), "first cycle", logs=[poller])
+    store.r.delete("memdump:vms", "memdump:health")
+    store.r.set("memdump:vms", "not a hash")
+    store.r.rpush("memdump:health", "not", "a", "hash")
+    wait_for(lambda: store.r.type("memdump:vms") == store.r.type("memdump:health") == b"hash"
+             and store.hash("memdump:vms").get(VM) and store.hash("memdump:health").get(url),
+             "keys rebuilt", logs=[poller])
+    log = poller.log_text()
+    assert "event=redis_wrong_type key=memdump:vms" in log
+    assert "event=redis_wrong_type key=memdump:health" in log
+    assert "event=redis_down" not in log
+    assert poller.alive()
+
+
 def test_trigger_through_api_races_poller_safely(make_stack):
     """Dumps queued through memdump-api (which records them in Redis right after
     memdumpd accepted them) while the poller cycles every second are never mistaken
