@@ -6,6 +6,9 @@ Usage: stack_helper.py RUN_DIR NGINX_PORT GUESTS_JSON BIG_GUESTS_JSON
 Prints one JSON line {"ready": true, "env": {...}} once everything answers, then reads JSON
 commands from stdin, one per line, answering each with one JSON line:
     {"op": "kill", "part": "redis" | "influx" | "memdumpd" | "poller" | "api" | "nginx"}
+    {"op": "stall"}   freeze the dump being written (libvirt's iohelper: SIGSTOP), so a
+                      short dump stays running long enough to watch and cancel
+    {"op": "resume"}  let frozen dumps go on (also done on stop)
     {"op": "stop"}
 Everything is stopped on "stop", on end of input (the test runner died), on SIGTERM/SIGHUP,
 and on any error; children also die with this process (the harness sets PR_SET_PDEATHSIG).
@@ -34,6 +37,7 @@ def main():
     st = harness.Stack(run_dir, "full", guests=guests, guest_mib=256, ports={"nginx": port},
                        token=secrets.token_hex(32), log_level="info", poll_interval=2,
                        api_workers=4)
+    stalled = []
     try:
         st.start()
         for name, mib in big:
@@ -47,6 +51,13 @@ def main():
                 if cmd.get("op") == "kill" and cmd.get("part") in PARTS:
                     getattr(st, cmd["part"]).kill()
                     reply({"ok": True})
+                elif cmd.get("op") == "stall":
+                    stalled += st.libvirt.stall_dumps(st.dump_dir)
+                    reply({"ok": True})
+                elif cmd.get("op") == "resume":
+                    st.libvirt.resume_dumps(stalled)
+                    stalled.clear()
+                    reply({"ok": True})
                 else:
                     reply({"ok": False, "error": f"unknown command {line.strip()}"})
             except Exception as e:  # noqa: BLE001 - report and keep serving
@@ -55,6 +66,8 @@ def main():
         reply({"ready": False, "error": str(e)})
         raise
     finally:
+        if st.libvirt is not None:
+            st.libvirt.resume_dumps(stalled)
         st.stop()
     return 0
 

@@ -707,6 +707,62 @@ class LibvirtSession:
                 out.append(int(d))
         return out
 
+    @staticmethod
+    def iohelpers(folder):
+        """pids of libvirt's iohelper processes writing a dump into `folder` (libvirt
+        passes every memory-only dump through one, between QEMU and the target file)."""
+        prefix = str(Path(folder).resolve()).encode() + b"/"
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if args[0].endswith(b"libvirt_iohelper") and any(
+                    a.startswith(prefix) for a in args[1:]):
+                out.append(int(d))
+        return out
+
+    def stall_dumps(self, folder, after=0.1, timeout=20):
+        """Freeze the dump(s) writing into `folder`, as a disk that stops taking data
+        would: wait for libvirt's iohelper to appear, let `after` seconds of data
+        through, then SIGSTOP it. The dump stays `running` with its progress so far
+        (a cancel then waits for it). Returns the pids for resume_dumps()."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.iohelpers(folder)
+            if not pids:
+                time.sleep(0.01)
+                continue
+            time.sleep(after)
+            for p in pids:
+                try:
+                    os.kill(p, signal.SIGSTOP)
+                except ProcessLookupError:
+                    pass
+            # a short dump may have ended before the signal: freeze the next one then
+            until = time.monotonic() + 0.5
+            while True:
+                frozen = [p for p in pids if (proc_stat(p) or ("X",))[0] in ("T", "t")]
+                gone = [p for p in pids if (proc_stat(p) or ("X",))[0] in ("X", "Z")]
+                if len(frozen) + len(gone) == len(pids) or time.monotonic() > until:
+                    break
+                time.sleep(0.01)
+            if frozen:
+                return frozen
+        raise HarnessError(f"no dump is writing into {folder}")
+
+    @staticmethod
+    def resume_dumps(pids):
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
     def stop(self):
         """Destroy guests, then end this run's libvirtd/virtlogd/qemu (SIGTERM, SIGKILL);
         a temporary base folder (with any dumps in it) is removed."""
