@@ -264,11 +264,19 @@ async function main() {
     await selectVmByKeyboard(page, BIG_VM);
     await page.click('#dump-selected');
     await waitFor('a toast about the queued dump', async () => /Dump of big-server (queued|started)/.test(await toastsText(page)), 10000, 100);
-    const seen = await waitFor('a running progress bar with bytes and rate', async () => {
-      const it = await activeItem(page, BIG_VM);
-      return it && it.state === 'running' && Number(it.now) > 0 && /MiB|GiB/.test(it.meta) ? it : null;
-    }, 30000, 200);
-    await shot(page, 'desktop-progress', false);
+    // A 2 GiB dump takes 1-2 s here, less than the way to the page (poller, nginx's 1-2 s
+    // cache, the next poll): hold it mid-way, as a slow disk would, to watch it run.
+    await helperCall({ op: 'stall' });
+    let seen;
+    try {
+      seen = await waitFor('a running progress bar with bytes', async () => {
+        const it = await activeItem(page, BIG_VM);
+        return it && it.state === 'running' && Number(it.now) > 0 && /MiB|GiB/.test(it.meta) ? it : null;
+      }, 30000, 200);
+      await shot(page, 'desktop-progress', false);
+    } finally {
+      await helperCall({ op: 'resume' });
+    }
     console.log(`      saw ${seen.now} %: ${seen.meta}`);
     await waitFor('the dump to leave the active list', async () => !(await activeItem(page, BIG_VM)), 90000, 500);
     const row = await waitFor('the completed row', async () => (await historyRows(page)).find((r) => r.id === seen.id && r.state === 'completed'), 20000);
@@ -280,11 +288,18 @@ async function main() {
   await test('cancel a running dump', async () => {
     await selectVmByKeyboard(page, BIG_VM);
     await page.click('#dump-selected');
-    const it = await waitFor('the dump to run', async () => {
-      const x = await activeItem(page, BIG_VM);
-      return x && (x.state === 'running' || x.state === 'queued') ? x : null;
-    }, 30000, 150);
-    await page.click(`#active-list li[data-id="${it.id}"] button[data-cancel]`);
+    await helperCall({ op: 'stall' });
+    let it;
+    try {
+      it = await waitFor('the dump to run', async () => {
+        const x = await activeItem(page, BIG_VM);
+        return x && (x.state === 'running' || x.state === 'queued') ? x : null;
+      }, 30000, 150);
+      await page.click(`#active-list li[data-id="${it.id}"] button[data-cancel]`);
+      await sleep(500); // memdumpd has closed the FIFO; the frozen writer then meets it
+    } finally {
+      await helperCall({ op: 'resume' });
+    }
     await waitFor('a cancel toast', async () => /big-server cancelled/.test(await activityText(page)), 10000, 100);
     await waitFor('the item to go', async () => !(await activeItem(page, BIG_VM)), 20000);
     await waitFor('the cancelled row in history', async () => (await historyRows(page)).some((r) => r.id === it.id && r.state === 'cancelled'), 30000, 500);
