@@ -13,11 +13,13 @@ const LEVELS = ['info', 'success', 'warning', 'error'];
 export function toast(message, level = 'info') {
   const lv = LEVELS.includes(level) ? level : 'info';
   const box = $('toasts');
-  const t = el('div', { class: `toast toast-${lv}` }, message);
+  // An error is read out once, assertively, from #alerts: its toast (text only, nothing
+  // focusable) is hidden from assistive technology so the polite region does not repeat it.
+  const t = el('div', lv === 'error' ? { class: `toast toast-${lv}`, 'aria-hidden': 'true' }
+    : { class: `toast toast-${lv}` }, message);
   box.appendChild(t);
   while (box.children.length > 4) box.removeChild(box.firstChild);
   if (lv === 'error') {
-    // errors are also read out assertively
     const a = $('alerts');
     setText(a, '');
     setTimeout(() => setText(a, message), 30);
