@@ -469,7 +469,9 @@ static void api_cancel(struct api_ctx *ctx, const struct exch_req *q, const char
 	}
 	json_object_set_new(cancelled, "service", json_string(svc_url(s)));
 	log_info("dump_cancel", "dump_id=%s", id);
-	exch_resp_json(r, 200, json_pack("{s:o}", "dump", cancelled));
+	/* 202: memdumpd did not see it stop within its wait; it is still stopping */
+	exch_resp_json(r, dump_state_name_is_final(jsonu_str(cancelled, "state")) ? 200 : 202,
+	               json_pack("{s:o}", "dump", cancelled));
 out:
 	json_decref(dump);
 }

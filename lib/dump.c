@@ -40,6 +40,13 @@ bool dump_state_is_final(enum dump_state s)
 	return s == DUMP_COMPLETED || s == DUMP_FAILED || s == DUMP_CANCELLED;
 }
 
+bool dump_state_name_is_final(const char *name)
+{
+	enum dump_state s;
+
+	return name != NULL && dump_state_parse(name, &s) == 0 && dump_state_is_final(s);
+}
+
 const char *dump_format_name(enum dump_format f)
 {
 	return (f >= 0 && f < DUMP_FMT__MAX) ? dump_format_names[f] : "unknown";

@@ -24,6 +24,8 @@ enum dump_state {
 const char *dump_state_name(enum dump_state s);
 int dump_state_parse(const char *s, enum dump_state *out);
 bool dump_state_is_final(enum dump_state s);
+/* A state name that is a final state (NULL and unknown names are not). */
+bool dump_state_name_is_final(const char *name);
 
 /* Formats libvirt's virDomainCoreDumpWithFormat knows (memory-only). */
 enum dump_format {

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dump.h"
 #include "json_util.h"
 #include "log.h"
 #include "request.h"
@@ -352,6 +353,7 @@ static enum MHD_Result httpd_dump_routes(struct httpd *h, struct MHD_Connection 
 	size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
 	struct err e = {0};
 	json_t *dump = NULL, *o;
+	unsigned int status = MHD_HTTP_OK;
 
 	if (idlen != DUMP_ID_LEN) {
 		return httpd_error(c, MHD_HTTP_BAD_REQUEST, "invalid_id",
@@ -374,12 +376,15 @@ static enum MHD_Result httpd_dump_routes(struct httpd *h, struct MHD_Connection 
 	} else if (strcmp(method, "DELETE") == 0) {
 		if (queue_cancel(h->ctx.queue, id, &dump, &e) < 0)
 			return httpd_err(c, &e);
+		/* not stopped within the cancel's wait: accepted, still stopping */
+		if (!dump_state_name_is_final(jsonu_str(dump, "state")))
+			status = MHD_HTTP_ACCEPTED;
 	} else {
 		return httpd_method_not_allowed(c, "GET, DELETE");
 	}
 	o = json_object();
 	json_object_set_new(o, "dump", dump);
-	return httpd_send(c, MHD_HTTP_OK, o);
+	return httpd_send(c, status, o);
 }
 
 static enum MHD_Result httpd_route(struct httpd *h, struct MHD_Connection *c, const char *url,

@@ -19,10 +19,7 @@
 
 static bool cycle_is_final(const json_t *d)
 {
-	enum dump_state s;
-	const char *name = jsonu_str(d, "state");
-
-	return name != NULL && dump_state_parse(name, &s) == 0 && dump_state_is_final(s);
+	return dump_state_name_is_final(jsonu_str(d, "state"));
 }
 
 static long long cycle_time(const json_t *d, const char *key)

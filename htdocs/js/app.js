@@ -402,7 +402,9 @@ async function cancelDump(id, button) {
   try {
     const data = await api.cancel(id);
     const d = data && data.dump && typeof data.dump === 'object' ? data.dump : null;
-    notify(`Dump of ${vm} cancelled${d && d.state && d.state !== 'cancelled' ? ` (now ${dumpState(d.state)})` : ''}.`, 'warning');
+    const st = d && d.state ? dumpState(d.state) : 'cancelled';
+    if (st === 'queued' || st === 'running') notify(`Cancelling the dump of ${vm}: it is still stopping.`, 'warning');
+    else notify(`Dump of ${vm} cancelled${st !== 'cancelled' ? ` (now ${st})` : ''}.`, 'warning');
   } catch (e) {
     const msg = e instanceof ApiError && (e.status === 409 || e.code === 'conflict')
       ? `it already finished (${e.message})` : reportError(e, 'cancel');

@@ -652,6 +652,27 @@ async function main() {
     await ctx.close();
   });
 
+  await test('an error is announced once: assertively, its toast hidden from the polite region', async () => {
+    const { ctx, p } = await fixturePage({}, { auto: false });
+    await p.route('**/api/memory-dumps/records?**', (r) => r.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify({ error: { code: 'invalid_query', message: 'bad filter' } }) }));
+    await p.click('#refresh-now');
+    await waitFor('the error toast', async () => (await p.$$('#toasts .toast-error')).length === 1, 5000, 100);
+    const t = await p.$eval('#toasts .toast-error', (e) => ({ hidden: e.getAttribute('aria-hidden'), text: e.textContent }));
+    assert(t.hidden === 'true' && /bad filter/.test(t.text), `error toast: ${JSON.stringify(t)}`);
+    await waitFor('the assertive alert', async () => /bad filter/.test(await p.$eval('#alerts', (e) => e.textContent)), 3000, 50);
+    await ctx.close();
+  });
+
+  await test('a cancel still stopping (202) says so instead of "cancelled"', async () => {
+    const active = [{ dump_id: FIX_ID, vm: 'vm-1', state: 'running', progress: 40, created_at: new Date().toISOString() }];
+    const { ctx, p } = await fixturePage({ status: { active, services: [], poller: { id: 'x' } } }, { auto: false });
+    await p.route('**/api/memory-dumps/dumps/*', (r) => r.fulfill({ status: 202, contentType: 'application/json', body: JSON.stringify({ dump: { ...active[0] } }) }));
+    await waitFor('the active item', async () => (await p.$$('#active-list .active-item')).length === 1, 5000);
+    await p.click('#active-list button[data-cancel]');
+    await waitFor('the toast', async () => /Cancelling the dump of vm-1: it is still stopping/.test(await toastsText(p)), 5000, 100);
+    await ctx.close();
+  });
+
   await test('a hash that is not 64 hex digits is never offered for copying', async () => {
     const evil = 'deadbeef\ncurl http://x/ | sh\n';
     const { ctx, p } = await fixturePage({ records: { records: [fixRecord(1, { sha256: evil }), fixRecord(2)], total: 2 } });
