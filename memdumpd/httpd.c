@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,11 @@
 
 struct httpd {
 	struct MHD_Daemon *mhd;
-	struct httpd_ctx ctx;
+	struct httpd_ctx ctx; /* ctx.token is not kept: token_sha */
 	time_t started;
+	pthread_mutex_t token_lock;
+	bool token_set;
+	unsigned char token_sha[SHA256_DIGEST_LENGTH];
 };
 
 struct conn {
@@ -117,17 +121,30 @@ static enum MHD_Result httpd_err(struct MHD_Connection *c, const struct err *e)
 	return httpd_error(c, httpd_status_of(e->code), httpd_code_of(e->code), e->msg);
 }
 
-/* Constant-time check of "Authorization: Bearer TOKEN" (hash both, compare digests). */
+void httpd_set_token(struct httpd *h, const char *token)
+{
+	pthread_mutex_lock(&h->token_lock);
+	h->token_set = token != NULL && token[0] != '\0';
+	if (h->token_set)
+		SHA256((const unsigned char *)token, strlen(token), h->token_sha);
+	pthread_mutex_unlock(&h->token_lock);
+}
+
+/* Constant-time check of "Authorization: Bearer TOKEN" (compare SHA-256 digests). */
 static bool httpd_authorized(struct httpd *h, struct MHD_Connection *c)
 {
 	const char *hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+	bool set;
 
-	if (h->ctx.token[0] == '\0')
+	pthread_mutex_lock(&h->token_lock);
+	set = h->token_set;
+	memcpy(want, h->token_sha, sizeof(want));
+	pthread_mutex_unlock(&h->token_lock);
+	if (!set)
 		return true;
 	if (hdr == NULL || strncmp(hdr, "Bearer ", 7) != 0)
 		return false;
-	SHA256((const unsigned char *)h->ctx.token, strlen(h->ctx.token), want);
 	SHA256((const unsigned char *)hdr + 7, strlen(hdr + 7), got);
 	return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
 }
@@ -138,11 +155,11 @@ static enum MHD_Result httpd_health(struct httpd *h, struct MHD_Connection *c)
 	       *ix = json_object();
 	char verr[256] = "", ierr[256] = "";
 	bool vok = virt_ok(h->ctx.virt, verr, sizeof(verr)), iok = false;
-	int running = 0, queued = 0, spooled = 0;
+	int running = 0, queued = 0, spooled = 0, max_concurrent = 0;
 	struct statvfs sv;
 
 	spool_status(h->ctx.spool, &iok, &spooled, ierr, sizeof(ierr));
-	queue_counts(h->ctx.queue, &running, &queued);
+	queue_counts(h->ctx.queue, &running, &queued, &max_concurrent);
 	json_object_set_new(o, "status", json_string(vok && iok ? "ok" : "degraded"));
 	json_object_set_new(o, "host", json_string(h->ctx.host));
 	json_object_set_new(o, "version", json_string(HTTPD_VERSION));
@@ -164,7 +181,7 @@ static enum MHD_Result httpd_health(struct httpd *h, struct MHD_Connection *c)
 	json_object_set_new(o, "disk", dk);
 	json_object_set_new(qu, "running", json_integer(running));
 	json_object_set_new(qu, "queued", json_integer(queued));
-	json_object_set_new(qu, "max_concurrent", json_integer(h->ctx.max_concurrent));
+	json_object_set_new(qu, "max_concurrent", json_integer(max_concurrent));
 	json_object_set_new(o, "queue", qu);
 	json_object_set_new(ix, "ok", json_boolean(iok));
 	json_object_set_new(ix, "spooled", json_integer(spooled));
@@ -502,7 +519,10 @@ struct httpd *httpd_start(const char *listen, const struct httpd_ctx *ctx, struc
 	}
 	h = xcalloc(1, sizeof(*h));
 	h->ctx = *ctx;
+	h->ctx.token = NULL;
 	h->started = time(NULL);
+	pthread_mutex_init(&h->token_lock, NULL);
+	httpd_set_token(h, ctx->token);
 	h->mhd =
 	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 	                         MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
@@ -515,6 +535,7 @@ struct httpd *httpd_start(const char *listen, const struct httpd_ctx *ctx, struc
 	if (h->mhd == NULL) {
 		err_set(e, ERR_IO, "cannot listen on %s (MEMDUMP_LISTEN): %s", listen,
 		        errno ? strerror(errno) : "libmicrohttpd refused");
+		pthread_mutex_destroy(&h->token_lock);
 		free(h);
 		return NULL;
 	}
@@ -526,5 +547,7 @@ void httpd_stop(struct httpd *h)
 	if (h == NULL)
 		return;
 	MHD_stop_daemon(h->mhd);
+	pthread_mutex_destroy(&h->token_lock);
+	OPENSSL_cleanse(h->token_sha, sizeof(h->token_sha));
 	free(h);
 }

@@ -17,10 +17,9 @@ struct httpd_ctx {
 	struct queue *queue;
 	struct virt *virt;
 	struct spool *spool;
-	const char *token; /* "" when none */
+	const char *token; /* "" when none; only its SHA-256 is kept */
 	const char *host;
 	const char *dump_dir;
-	int max_concurrent;
 };
 
 struct httpd;
@@ -28,5 +27,7 @@ struct httpd;
 /* listen is "HOST:PORT" or "[V6]:PORT"; ctx (and its strings) must outlive the server. */
 struct httpd *httpd_start(const char *listen, const struct httpd_ctx *ctx, struct err *e);
 void httpd_stop(struct httpd *h);
+/* Require this bearer token from now on ("" for none); for SIGHUP. */
+void httpd_set_token(struct httpd *h, const char *token);
 
 #endif

@@ -3,8 +3,10 @@
  * Like OpenBSD daemons: parse and check the configuration, check DUMP_DIR and
  * LIBVIRT_URI, open journal, spool, libvirt and the queue, bind, then wait for
  * signals. SIGTERM/SIGINT stop cleanly (running dumps end as failed "interrupted
- * by restart", queued ones stay queued in the journal); SIGHUP is logged only
- * (restart to apply new configuration). Every thread starts with these signals blocked.
+ * by restart", queued ones stay queued in the journal); SIGHUP reads the
+ * configuration again (environment + -c FILE) and applies what can change while
+ * dumps run; the rest needs a restart (main_reload). Every thread starts with these
+ * signals blocked.
  */
 #include <errno.h>
 #include <signal.h>
@@ -48,9 +50,75 @@ static int main_check_dump_dir(const char *dir, struct err *e)
 	return 0;
 }
 
+/* Keys that only a restart applies: what was bound, opened or named at start. */
+static const enum config_key main_restart_keys[] = {CFG_LISTEN, CFG_DUMP_DIR, CFG_LIBVIRT_URI,
+                                                    CFG_HOST_NAME};
+
+static void main_queue_config(const struct config *cfg, struct queue_config *qc)
+{
+	qc->max_concurrent = (int)config_num(cfg, CFG_MAX_CONCURRENT);
+	qc->max_wait_s = (int)config_num(cfg, CFG_MAX_WAIT);
+	qc->reserve_bytes = (unsigned long long)config_num(cfg, CFG_DISK_RESERVE) << 20;
+}
+
+/*
+ * SIGHUP: read the configuration again. A configuration with an error changes
+ * nothing. Otherwise the log level, MEMDUMP_SERVICE_TOKEN, the queue limits
+ * (MEMDUMP_MAX_CONCURRENT, MEMDUMP_MAX_WAIT, MEMDUMP_DISK_RESERVE_MB) and the InfluxDB
+ * target apply at once; a changed key of main_restart_keys is named in the log and
+ * keeps its running value. Returns the configuration now in force (cfg stays the
+ * owner of the strings the running modules borrowed, so it is never freed here).
+ */
+static struct config *main_reload(const char *file, const struct config *cfg, struct config *live,
+                                  struct queue *q, struct spool *sp, struct httpd *h)
+{
+	struct config *c;
+	struct queue_config qc = {0};
+	enum log_level lvl = LOG_LVL_INFO;
+	struct err e = {0};
+	char restart[256] = "";
+
+	c = config_load(file, &e);
+	if (c == NULL) {
+		log_error("reload_failed", "error=%s (keeping the running configuration)",
+		          log_q(e.msg));
+		return live;
+	}
+	for (size_t i = 0; i < sizeof(main_restart_keys) / sizeof(main_restart_keys[0]); i++) {
+		enum config_key k = main_restart_keys[i];
+
+		if (strcmp(config_str(cfg, k), config_str(c, k)) != 0)
+			snprintf(restart + strlen(restart), sizeof(restart) - strlen(restart),
+			         "%s%s", restart[0] ? "," : "", config_key_name(k));
+	}
+	log_level_parse(config_str(c, CFG_LOG_LEVEL), &lvl);
+	log_set_level(lvl);
+	httpd_set_token(h, config_str(c, CFG_SERVICE_TOKEN));
+	main_queue_config(c, &qc);
+	queue_set_limits(q, &qc);
+	spool_set_target(sp, config_str(c, CFG_INFLUX_URL), config_str(c, CFG_INFLUX_DB),
+	                 config_str(c, CFG_INFLUX_TOKEN));
+	/* no URLs or tokens in the log: an InfluxDB URL may carry credentials */
+	log_info("reloaded",
+	         "file=%s log_level=%s max_concurrent=%d max_wait_s=%d disk_reserve_mb=%lld "
+	         "influx_db=%s token=%s",
+	         log_q(file ? file : "-"), log_level_name(lvl), qc.max_concurrent, qc.max_wait_s,
+	         config_num(c, CFG_DISK_RESERVE), log_q(config_str(c, CFG_INFLUX_DB)),
+	         config_str(c, CFG_SERVICE_TOKEN)[0] ? "set" : "none");
+	if (restart[0])
+		log_warn("reload_needs_restart",
+		         "keys=%s note=\"changed, still running with the "
+		         "values from the start: restart memdumpd to apply them\"",
+		         restart);
+	if (live != cfg)
+		config_free(live);
+	return c;
+}
+
 int main(int argc, char **argv)
 {
-	struct config *cfg;
+	struct config *cfg, *live;
+	const char *file = NULL;
 	struct err e = {0};
 	struct journal *jn = NULL;
 	struct spool *sp = NULL;
@@ -67,9 +135,10 @@ int main(int argc, char **argv)
 
 	cfg = config_from_args(CFG_P_MEMDUMPD, "memdumpd",
 	                       "captures KVM guest memory through libvirt and serves the dumps",
-	                       argc, argv, NULL, &code);
+	                       argc, argv, &file, &code);
 	if (cfg == NULL)
 		return code;
+	live = cfg;
 	umask(077);
 	log_level_parse(config_str(cfg, CFG_LOG_LEVEL), &lvl);
 	log_init("memdumpd", lvl);
@@ -109,9 +178,7 @@ int main(int argc, char **argv)
 	v = virt_new(config_str(cfg, CFG_LIBVIRT_URI));
 	qc.dump_dir = dump_dir;
 	qc.host = host;
-	qc.max_concurrent = (int)config_num(cfg, CFG_MAX_CONCURRENT);
-	qc.max_wait_s = (int)config_num(cfg, CFG_MAX_WAIT);
-	qc.reserve_bytes = (unsigned long long)config_num(cfg, CFG_DISK_RESERVE) << 20;
+	main_queue_config(cfg, &qc);
 	q = queue_new(&qc, v, jn, sp);
 	hc.queue = q;
 	hc.virt = v;
@@ -119,7 +186,6 @@ int main(int argc, char **argv)
 	hc.token = config_str(cfg, CFG_SERVICE_TOKEN);
 	hc.host = host;
 	hc.dump_dir = dump_dir;
-	hc.max_concurrent = qc.max_concurrent;
 	if ((h = httpd_start(config_str(cfg, CFG_LISTEN), &hc, &e)) == NULL) {
 		log_error("startup_failed", "error=%s", log_q(e.msg));
 		goto out;
@@ -131,8 +197,7 @@ int main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_info("sighup", "note=\"nothing to reopen: logs go to stderr; restart "
-			                   "to apply a new configuration\"");
+			live = main_reload(file, cfg, live, q, sp, h);
 			continue;
 		}
 		log_info("stopping", "signal=%d", sig);
@@ -146,6 +211,8 @@ out:
 	virt_free(v);
 	spool_free(sp);
 	journal_free(jn);
+	if (live != cfg)
+		config_free(live);
 	config_free(cfg);
 	http_client_global_cleanup();
 	return code;

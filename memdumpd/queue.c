@@ -731,7 +731,7 @@ int queue_file(struct queue *q, const char *id, char **path, unsigned long long 
 	return rc;
 }
 
-void queue_counts(struct queue *q, int *running, int *queued)
+void queue_counts(struct queue *q, int *running, int *queued, int *max_concurrent)
 {
 	int r = 0, w = 0;
 
@@ -740,7 +740,19 @@ void queue_counts(struct queue *q, int *running, int *queued)
 		r += q->v[i]->job->state == DUMP_RUNNING;
 		w += q->v[i]->job->state == DUMP_QUEUED;
 	}
+	*max_concurrent = q->max_concurrent;
 	pthread_mutex_unlock(&q->lock);
 	*running = r;
 	*queued = w;
+}
+
+void queue_set_limits(struct queue *q, const struct queue_config *cfg)
+{
+	pthread_mutex_lock(&q->lock);
+	q->max_concurrent = cfg->max_concurrent;
+	q->max_wait_s = cfg->max_wait_s;
+	q->reserve_bytes = cfg->reserve_bytes;
+	queue_schedule(q);
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 }

@@ -53,6 +53,10 @@ int queue_cancel(struct queue *q, const char *id, json_t **out, struct err *e);
 /* The file of a completed dump: new path, size and hash. ERR_CONFLICT if not completed. */
 int queue_file(struct queue *q, const char *id, char **path, unsigned long long *size,
                char sha256[65], struct err *e);
-void queue_counts(struct queue *q, int *running, int *queued);
+void queue_counts(struct queue *q, int *running, int *queued, int *max_concurrent);
+/* Apply new limits (SIGHUP): cfg's max_concurrent, max_wait_s and reserve_bytes (its
+ * strings are ignored). Queued dumps start at once when there is new room; running
+ * ones keep going even above a lowered max_concurrent. */
+void queue_set_limits(struct queue *q, const struct queue_config *cfg);
 
 #endif

@@ -43,7 +43,8 @@ struct spool_mem {
 
 struct spool {
 	char *dir;
-	struct influx *ix;
+	struct influx *ix;      /* the sender thread's */
+	struct influx *next_ix; /* under lock: replaces ix at the sender's next round */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -230,6 +231,12 @@ static void *spool_sender(void *arg)
 		struct timespec until;
 
 		sp->wake = false;
+		if (sp->next_ix != NULL) {
+			influx_free(sp->ix);
+			sp->ix = sp->next_ix;
+			sp->next_ix = NULL;
+			backoff = 0;
+		}
 		pthread_mutex_unlock(&sp->lock);
 		inmem = spool_mem_retry(sp);
 		r = spool_flush(sp, &e);
@@ -283,6 +290,18 @@ struct spool *spool_new(const char *dump_dir, const char *influx_url, const char
 	return sp;
 }
 
+void spool_set_target(struct spool *sp, const char *influx_url, const char *db, const char *token)
+{
+	struct influx *ix = influx_new(influx_url, db, token, SPOOL_TIMEOUT_MS);
+
+	pthread_mutex_lock(&sp->lock);
+	influx_free(sp->next_ix);
+	sp->next_ix = ix;
+	sp->wake = true;
+	pthread_cond_signal(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+}
+
 void spool_free(struct spool *sp)
 {
 	if (sp == NULL)
@@ -292,6 +311,10 @@ void spool_free(struct spool *sp)
 	pthread_cond_signal(&sp->cond);
 	pthread_mutex_unlock(&sp->lock);
 	pthread_join(sp->thread, NULL);
+	if (sp->next_ix != NULL) { /* a reload the sender did not reach */
+		influx_free(sp->ix);
+		sp->ix = sp->next_ix;
+	}
 	if (sp->mem != NULL && spool_mem_retry(sp) > 0) {
 		for (struct spool_mem *m = sp->mem; m != NULL; m = m->next)
 			log_error("spool_point_lost", "file=%s line=%s", m->name, log_q(m->line));

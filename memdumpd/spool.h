@@ -21,6 +21,9 @@ struct spool;
 struct spool *spool_new(const char *dump_dir, const char *influx_url, const char *db,
                         const char *token, struct err *e);
 void spool_free(struct spool *sp);
+/* Send to another InfluxDB from now on (SIGHUP); copied. Waiting points go there,
+ * retried at once. */
+void spool_set_target(struct spool *sp, const char *influx_url, const char *db, const char *token);
 
 /* Spool the record of a finished dump: its file is written before returning or,
  * when that fails (disk full; logged here), the point is kept in memory and the

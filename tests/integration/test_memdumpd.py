@@ -5,6 +5,7 @@ dump stays observable while running) and "md-small" (128 MiB, a fourth VM)."""
 
 import hashlib
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -354,6 +355,64 @@ def test_token_required_when_set(tmp_path, libvirt_session, influx_server, guest
         r = requests.get(url + "/api/vms", headers={"Authorization": "Bearer s3cret-token"},
                          timeout=10)
         assert r.status_code == 200
+    finally:
+        st.stop()
+
+
+def test_sighup_reloads_token_limits_and_influx(tmp_path, libvirt_session, influx_server,
+                                               guests):
+    """SIGHUP re-reads the -c file: the token, the queue limit and the InfluxDB database
+    apply at once; a changed MEMDUMP_LISTEN is named as needing a restart (and the old
+    address keeps serving); a file with an error changes nothing."""
+    st = new_stack(tmp_path, libvirt_session, influx_server, name="hup", token="old-token")
+    md = st.memdumpd
+    conf = libvirt_session.user_dir(f"hup-{md.port}") / "memdumpd.conf"
+
+    def write(text):
+        conf.write_text(text)
+        os.chmod(conf, 0o600)
+        if os.geteuid() == 0 and libvirt_session.private:
+            import pwd
+            pw = pwd.getpwnam(harness.VIRT_USER)
+            os.chown(conf, pw.pw_uid, pw.pw_gid)
+
+    def hup_and_wait(event, n):
+        os.kill(md.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while md.log_text().count(f"event={event}") < n:
+            assert time.monotonic() < deadline, md.log_text()[-2000:]
+            time.sleep(0.05)
+
+    def health_max():
+        return requests.get(md.url + "/api/health", timeout=10).json()["queue"]["max_concurrent"]
+
+    try:
+        write("MEMDUMP_MAX_CONCURRENT=1\n")
+        argv = md.argv
+        md.argv = lambda: argv() + ["-c", str(conf)]
+        md.restart()
+        assert health_max() == 1
+        new_db = f"{st.influx_db}_hup"
+        write(f"MEMDUMP_SERVICE_TOKEN=new-token\nMEMDUMP_MAX_CONCURRENT=3\n"
+              f"INFLUX_DB={new_db}\nMEMDUMP_LISTEN=127.0.0.1:1\n")
+        hup_and_wait("reloaded", 1)
+        old, new = Md(st, token="old-token"), Md(st, token="new-token")
+        assert old.req("GET", "/api/vms").status_code == 401
+        assert new.req("GET", "/api/vms").status_code == 200  # still on the old address
+        assert health_max() == 3
+        log = md.log_text()
+        assert "event=reload_needs_restart keys=MEMDUMP_LISTEN" in log
+        assert "new-token" not in log and "old-token" not in log
+        r = new.create(SMALL)
+        assert r.status_code == 202, r.text
+        did = r.json()["dump"]["dump_id"]
+        new.wait(did, lambda d: d["state"] == "completed", "completed")
+        assert influx_record(influx_server, new_db, did)["dump_id"] == did
+
+        write("MEMDUMP_MAX_CONCURRENT=zero\n")
+        hup_and_wait("reload_failed", 1)
+        assert new.req("GET", "/api/vms").status_code == 200 and health_max() == 3
+        assert md.alive()
     finally:
         st.stop()
 
