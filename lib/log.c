@@ -5,13 +5,14 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *log_component = "memdump";
-static volatile int log_min = LOG_LVL_INFO;
+static atomic_int log_min = LOG_LVL_INFO; /* set by a reload while threads log */
 
 static const char *const log_names[LOG_LVL__MAX] = {
     [LOG_LVL_DEBUG] = "debug",
@@ -23,17 +24,17 @@ static const char *const log_names[LOG_LVL__MAX] = {
 void log_init(const char *component, enum log_level min)
 {
 	log_component = component;
-	log_min = min;
+	atomic_store_explicit(&log_min, (int)min, memory_order_relaxed);
 }
 
 void log_set_level(enum log_level min)
 {
-	log_min = min;
+	atomic_store_explicit(&log_min, (int)min, memory_order_relaxed);
 }
 
 bool log_enabled(enum log_level level)
 {
-	return (int)level >= log_min;
+	return (int)level >= atomic_load_explicit(&log_min, memory_order_relaxed);
 }
 
 int log_level_parse(const char *s, enum log_level *out)
