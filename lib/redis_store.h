@@ -1,7 +1,9 @@
 /*
  * redis_store: the only module that includes hiredis, and the only one that
  * knows the Redis key schema (docs/redis-schema.md). The poller writes through
- * it, the API workers read (and record triggers) through it.
+ * it, the API workers read (and record triggers) through it. Two files: the
+ * connection and the API's calls in redis_store.c, the poller's lease and cycle
+ * in redis_cycle.c (redis_store_int.h is what they share).
  * A struct store owns one connection, opened lazily and reopened after an error
  * (the next call retries; no call blocks longer than the timeout). Not
  * thread-safe: one per thread/process. Values in Redis are compact JSON texts;
