@@ -93,6 +93,17 @@ json_t *job_to_json(const struct job *j)
 	return o;
 }
 
+json_t *job_record_json(const struct job *j)
+{
+	json_t *o = job_to_json(j);
+
+	if (j->sha256[0] != '\0') {
+		json_object_set_new(o, "size_bytes", job_num_new(j->size_bytes));
+		json_object_set_new(o, "sha256", json_string(j->sha256));
+	}
+	return o;
+}
+
 /* A time member: null/absent -> 0, else RFC 3339. */
 static int job_time_get(const json_t *o, const char *key, long long *out, struct err *e)
 {

@@ -33,7 +33,8 @@ struct job {
 	long long eta_s;                               /* -1: unknown */
 	long long created_ms, started_ms, finished_ms; /* 0: not yet */
 	long long size_bytes;                          /* -1 until completed */
-	char sha256[65];                               /* "" until completed */
+	char sha256[65]; /* "" until every byte is hashed and synced (then, while still
+	                  * running, only the rename is left: see queue.c) */
 };
 
 /* A new queued job; strings are copied. */
@@ -43,8 +44,11 @@ void job_free(struct job *j);
 /* Replace the error text (copied, capped at JOB_ERROR_MAX; NULL clears). */
 void job_set_error(struct job *j, const char *msg);
 
-/* New JSON dump object. */
+/* New JSON dump object (size_bytes and sha256 only once completed). */
 json_t *job_to_json(const struct job *j);
+/* The journal's record: job_to_json plus size_bytes and sha256 whenever they are
+ * known, so a record still "running" can say the file was complete. */
+json_t *job_record_json(const struct job *j);
 /* Parse a journal record (a dump object); new job or NULL with e. */
 struct job *job_from_json(const char *buf, size_t len, struct err *e);
 

@@ -35,12 +35,25 @@ int journal_mkdir(const char *path, struct err *e)
 	return 0;
 }
 
+void journal_sync_dir(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0) {
+		log_warn("fsync_dir", "dir=%s errno=%d", log_q(dir), errno);
+		return;
+	}
+	if (fsync(dfd) < 0)
+		log_warn("fsync_dir", "dir=%s errno=%d", log_q(dir), errno);
+	close(dfd);
+}
+
 int journal_file_replace(const char *dir, const char *name, const char *data, size_t len,
                          struct err *e)
 {
 	char *tmp = xasprintf("%s/.%s.tmp", dir, name);
 	char *dst = xasprintf("%s/%s", dir, name);
-	int fd = -1, dfd, rc = -1;
+	int fd = -1, rc = -1;
 	size_t off = 0;
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -67,12 +80,7 @@ int journal_file_replace(const char *dir, const char *name, const char *data, si
 		err_set(e, ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) < 0)
-			log_warn("fsync_dir", "dir=%s errno=%d", log_q(dir), errno);
-		close(dfd);
-	}
+	journal_sync_dir(dir);
 	rc = 0;
 out:
 	if (fd >= 0)
@@ -131,7 +139,7 @@ void journal_free(struct journal *jn)
 
 int journal_write(struct journal *jn, const struct job *j, struct err *e)
 {
-	json_t *o = job_to_json(j);
+	json_t *o = job_record_json(j);
 	char *text = jsonu_dump(o);
 	char name[DUMP_ID_SIZE + 8];
 	int rc;

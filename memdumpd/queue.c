@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "journal.h"
 #include "log.h"
 #include "stream.h"
 #include "xmalloc.h"
@@ -252,8 +253,19 @@ static void *queue_worker(void *arg)
 		en->finishing = true;
 		cancelled = en->cancel;
 		pthread_mutex_unlock(&q->lock);
-		if (!cancelled && rc == 0 && src == 0 && stream_commit(st, &se) < 0)
-			src = -1;
+		if (!cancelled && rc == 0 && src == 0) {
+			/* Two steps, so a crash between them loses nothing: the journal
+			 * first says "running, every byte hashed and synced" (size and
+			 * hash), then the rename; a restart that finds that record
+			 * completes the dump from the file (queue_fail_interrupted). */
+			pthread_mutex_lock(&q->lock);
+			memcpy(en->job->sha256, sha, sizeof(sha));
+			en->job->size_bytes = (long long)size;
+			queue_journal(q, en);
+			pthread_mutex_unlock(&q->lock);
+			if (stream_commit(st, &se) < 0)
+				src = -1;
+		}
 	}
 
 	pthread_mutex_lock(&q->lock);
@@ -277,6 +289,8 @@ static void *queue_worker(void *arg)
 	} else if (src < 0) {
 		j->state = DUMP_FAILED;
 		job_set_error(j, se.msg);
+		j->sha256[0] = '\0'; /* the rename failed: no file to vouch for */
+		j->size_bytes = -1;
 	} else {
 		j->state = DUMP_COMPLETED;
 		j->size_bytes = (long long)size;
@@ -434,8 +448,51 @@ static void queue_restore_one(struct job *j, void *arg)
 	queue_append(q, en);
 }
 
+/* A regular file of exactly `size` bytes at path (its mtime in *mtime_ms)? */
+static bool queue_file_is(const char *path, long long size, long long *mtime_ms)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (long long)st.st_size != size)
+		return false;
+	*mtime_ms = (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	return true;
+}
+
+/*
+ * A dump recorded running with its size and hash had every byte written, hashed and
+ * synced; only the rename (or the journal write after it) was missing when memdumpd
+ * stopped. Complete it from the file: true when PATH (or PATH.part, renamed now)
+ * has exactly that size.
+ */
+static bool queue_complete_interrupted(struct job *j, const char *part)
+{
+	long long mtime = 0;
+	char *dir;
+
+	if (j->sha256[0] == '\0' || j->size_bytes < 0)
+		return false;
+	if (!queue_file_is(j->path, j->size_bytes, &mtime)) {
+		if (!queue_file_is(part, j->size_bytes, &mtime) || rename(part, j->path) < 0)
+			return false;
+		dir = xstrdup(j->path);
+		*strrchr(dir, '/') = '\0';
+		journal_sync_dir(dir);
+		free(dir);
+	}
+	j->state = DUMP_COMPLETED;
+	j->bytes_written = (unsigned long long)j->size_bytes;
+	j->finished_ms = mtime > j->started_ms ? mtime : j->started_ms;
+	log_info("dump_recovered",
+	         "id=%s vm=%s note=\"complete before the restart; only its "
+	         "record was missing\"",
+	         j->id, log_q(j->vm));
+	return true;
+}
+
 /* With the lock, once the journal is loaded and sorted: dumps that were running
- * when memdumpd stopped become failed (partial file and FIFO removed, recorded). */
+ * when memdumpd stopped become failed (partial file and FIFO removed, recorded),
+ * except those whose file was complete (queue_complete_interrupted). */
 static void queue_fail_interrupted(struct queue *q)
 {
 	for (size_t i = 0; i < q->n; i++) {
@@ -446,15 +503,19 @@ static void queue_fail_interrupted(struct queue *q)
 			continue;
 		part = xasprintf("%s.part", j->path);
 		fifo = queue_fifo_path(j);
-		if (unlink(part) < 0 && errno != ENOENT)
-			log_warn("part_unlink", "path=%s errno=%d", log_q(part), errno);
 		if (unlink(fifo) < 0 && errno != ENOENT)
 			log_warn("fifo_unlink", "path=%s errno=%d", log_q(fifo), errno);
+		j->rate_bps = j->eta_s = -1;
+		if (!queue_complete_interrupted(j, part)) {
+			if (unlink(part) < 0 && errno != ENOENT)
+				log_warn("part_unlink", "path=%s errno=%d", log_q(part), errno);
+			j->state = DUMP_FAILED;
+			j->sha256[0] = '\0';
+			j->size_bytes = -1;
+			job_set_error(j, "interrupted by restart");
+		}
 		free(part);
 		free(fifo);
-		j->state = DUMP_FAILED;
-		j->rate_bps = j->eta_s = -1;
-		job_set_error(j, "interrupted by restart");
 		queue_record_final(q, q->v[i]);
 	}
 }

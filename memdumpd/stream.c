@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -522,7 +523,7 @@ int stream_wait(struct stream *s, char sha256[65], unsigned long long *size, str
 int stream_commit(struct stream *s, struct err *e)
 {
 	char *dir = xstrdup(s->final);
-	int dfd, rc = -1;
+	int rc = -1;
 
 	if (close(s->part_fd) < 0) {
 		s->part_fd = -1;
@@ -535,12 +536,7 @@ int stream_commit(struct stream *s, struct err *e)
 		goto out;
 	}
 	s->committed = true;
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) < 0)
-			log_warn("fsync_dir", "errno=%d", errno);
-		close(dfd);
-	}
+	journal_sync_dir(dirname(dir));
 	rc = 0;
 out:
 	free(dir);

@@ -186,6 +186,89 @@ static void test_restore_running_once(void **state)
 	fx_done(&fx);
 }
 
+/* A running record with its size and hash (every byte written and synced, only the
+ * rename or the final record missing): the file of that size, at its final name or
+ * still as .part, completes it; any other file leaves it failed. */
+static void fx_committing(struct fixture *fx, int n, const char *file_suffix, long long file_size)
+{
+	char id[DUMP_ID_SIZE], vm[32], *path, *dir, *file;
+	struct job *j;
+	struct err e = {0};
+	FILE *f;
+
+	snprintf(id, sizeof(id), "20261122T183000Z-%012x", n);
+	snprintf(vm, sizeof(vm), "vm-%d", n);
+	dir = xasprintf("%s/%s", fx->dir, vm);
+	path = xasprintf("%s/%s-%s.elf", dir, vm, id);
+	j = job_new(id, vm, "kvm1", path, DUMP_FMT_ELF, T0);
+	j->state = DUMP_RUNNING;
+	j->started_ms = T0 + 10;
+	j->size_bytes = 8192;
+	memset(j->sha256, 'b', 64);
+	assert_int_equal(journal_write(fx->jn, j, &e), 0);
+	job_free(j);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	file = xasprintf("%s%s", path, file_suffix);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	for (long long i = 0; i < file_size; i++)
+		fputc('m', f);
+	fclose(f);
+	free(file);
+	free(path);
+	free(dir);
+}
+
+static void test_restore_completes_a_dump_whose_record_was_missing(void **state)
+{
+	struct fixture fx;
+	json_t *arr, *d;
+	size_t i;
+	struct stat st;
+	char *path, *text;
+
+	(void)state;
+	fx_init(&fx);
+	fx_committing(&fx, 1, "", 8192);      /* renamed, final record missing */
+	fx_committing(&fx, 2, ".part", 8192); /* synced, rename missing */
+	fx_committing(&fx, 3, ".part", 100);  /* not what was recorded: failed */
+	fx_start(&fx);
+	arr = fx_list(&fx);
+	assert_int_equal(json_array_size(arr), 3);
+	json_array_foreach(arr, i, d) {
+		const char *id = jsonu_str(d, "dump_id");
+		bool ok = id[strlen(id) - 1] != '3';
+
+		assert_string_equal(jsonu_str(d, "state"), ok ? "completed" : "failed");
+		if (ok) {
+			assert_int_equal(json_integer_value(json_object_get(d, "size_bytes")),
+			                 8192);
+			assert_int_equal(strspn(jsonu_str(d, "sha256"), "b"), 64);
+			assert_true(json_is_null(json_object_get(d, "error")));
+			assert_int_equal(stat(jsonu_str(d, "path"), &st), 0);
+		} else {
+			assert_string_equal(jsonu_str(d, "error"), "interrupted by restart");
+			assert_true(json_is_null(json_object_get(d, "sha256")));
+		}
+	}
+	json_decref(arr);
+	/* the .part of #2 is now the dump; #3's is gone; the records say so */
+	path = xasprintf("%s/vm-2/vm-2-20261122T183000Z-000000000002.elf.part", fx.dir);
+	assert_int_equal(stat(path, &st), -1);
+	free(path);
+	path = xasprintf("%s/vm-3/vm-3-20261122T183000Z-000000000003.elf.part", fx.dir);
+	assert_int_equal(stat(path, &st), -1);
+	free(path);
+	text = fx_read(&fx, "journal", "20261122T183000Z-000000000002.json");
+	assert_non_null(strstr(text, "\"completed\""));
+	free(text);
+	text = fx_read(&fx, "journal", "20261122T183000Z-000000000003.json");
+	assert_non_null(strstr(text, "\"failed\""));
+	assert_null(strstr(text, "bbbb"));
+	free(text);
+	fx_done(&fx);
+}
+
 /* Beyond QUEUE_FINISHED_MAX, the oldest finished records go, whatever the order
  * of the files in the folder. */
 static void test_restore_prunes_oldest(void **state)
@@ -283,6 +366,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_restore_running_once),
+	    cmocka_unit_test(test_restore_completes_a_dump_whose_record_was_missing),
 	    cmocka_unit_test(test_restore_prunes_oldest),
 	    cmocka_unit_test(test_journal_write_retried),
 	    cmocka_unit_test(test_spool_write_retried),
