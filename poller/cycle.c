@@ -221,8 +221,9 @@ static bool cycle_active_is_news(const struct cycle_input *in, const json_t *d)
  * A finished dump its host reports in another final state than the one Redis keeps as
  * its VM's latest: the poller settled it itself (MEMDUMP_MAX_WAIT, or "unknown to
  * memdumpd" while a restarting memdumpd had not restored it yet) and memdumpd, the
- * source of truth, has now finished it. Its record is rewritten, not kept. (Only the
- * VM's latest dump is in the snapshot; an older settled one keeps the poller's word.)
+ * source of truth, has now finished it. Its record is rewritten, not kept. This
+ * covers a poller that restarted meanwhile (no previous answer to compare with);
+ * otherwise a dump that finished since the host's previous answer is rewritten anyway.
  */
 static bool cycle_corrects_latest(const struct cycle_input *in, const json_t *d)
 {
@@ -246,11 +247,14 @@ static void cycle_dump_writes(const struct cycle_input *in, struct store_cycle_w
 				json_array_append_new(w->events, cycle_event(in, d));
 		} else if (ttl >= 1) {
 			const struct cycle_host *h = cycle_host_find(in, jsonu_str(d, "service"));
+			/* finished since the host's previous answer: news, and memdumpd's word
+			 * replaces whatever the poller recorded meanwhile (it gave up on it) */
+			bool news = h != NULL && h->events_since_ms > 0 &&
+			            cycle_time(d, "finished_at") > h->events_since_ms;
 			bool corrects = cycle_corrects_latest(in, d);
 
-			cycle_dump_put(w, d, ttl, !corrects);
-			if (corrects || (h != NULL && h->events_since_ms > 0 &&
-			                 cycle_time(d, "finished_at") > h->events_since_ms))
+			cycle_dump_put(w, d, ttl, !(news || corrects));
+			if (news || corrects)
 				json_array_append_new(w->events, cycle_event(in, d));
 		}
 		return;

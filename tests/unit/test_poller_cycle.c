@@ -425,6 +425,25 @@ static void test_host_corrects_a_dump_the_poller_settled(void **state)
 	assert_true(json_is_true(json_object_get(put, "only_if_new")));
 	assert_int_equal(json_array_size(f.w.events), 0);
 	fx_free(&f);
+
+	/* not the VM's latest any more (a newer dump was queued meanwhile), but it finished
+	 * after the host's previous answer (the host was unreachable since): rewritten too,
+	 * and the newer latest stays */
+	fx_init(&f, "2026-11-22T18:41:00.000Z");
+	json_object_set_new(
+	    f.snap.latest, "web",
+	    J(dump_json(ID2, "web", "queued", "2026-11-22T18:40:30.000Z", d, sizeof(d))));
+	f.hosts[0].events_since_ms = T("2026-11-22T18:30:04.000Z"); /* finished 18:30:05 */
+	snprintf(list, sizeof(list), "[%s]",
+	         dump_json(ID1, "web", "completed", "2026-11-22T18:30:00.000Z", d, sizeof(d)));
+	fx_up(&f, 0, "[]", list);
+	fx_merge(&f);
+	put = json_array_get(f.w.dumps, 0);
+	assert_string_equal(jsonu_str(json_object_get(put, "dump"), "state"), "completed");
+	assert_true(json_is_false(json_object_get(put, "only_if_new")));
+	assert_null(json_object_get(f.w.latest_set, "web"));
+	assert_int_equal(json_array_size(f.w.events), 1);
+	fx_free(&f);
 }
 
 static void test_down_host_keeps_inventory_unreachable(void **state)
