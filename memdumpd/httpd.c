@@ -14,8 +14,8 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
