@@ -49,7 +49,9 @@ struct conn {
 	bool too_large;
 };
 
-static enum MHD_Result httpd_send(struct MHD_Connection *c, unsigned status, json_t *body)
+/* Send body (consumed) as JSON; allow (NULL: none) is the Allow header of a 405. */
+static enum MHD_Result httpd_send_allow(struct MHD_Connection *c, unsigned status, json_t *body,
+                                        const char *allow)
 {
 	char *text = jsonu_dump(body);
 	struct MHD_Response *r;
@@ -61,9 +63,16 @@ static enum MHD_Result httpd_send(struct MHD_Connection *c, unsigned status, jso
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (allow != NULL)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result httpd_send(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+	return httpd_send_allow(c, status, body, NULL);
 }
 
 static enum MHD_Result httpd_error(struct MHD_Connection *c, unsigned status, const char *code,
@@ -348,18 +357,9 @@ static enum MHD_Result httpd_file(struct httpd *h, struct MHD_Connection *c, con
 
 static enum MHD_Result httpd_method_not_allowed(struct MHD_Connection *c, const char *allow)
 {
-	json_t *b = jsonu_error_new("method_not_allowed", "allowed methods here: %s", allow);
-	char *text = jsonu_dump(b);
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	json_decref(b);
-	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-	ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-	MHD_destroy_response(r);
-	return ret;
+	return httpd_send_allow(
+	    c, MHD_HTTP_METHOD_NOT_ALLOWED,
+	    jsonu_error_new("method_not_allowed", "allowed methods here: %s", allow), allow);
 }
 
 static enum MHD_Result httpd_dump_routes(struct httpd *h, struct MHD_Connection *c,
