@@ -326,7 +326,10 @@ def test_bad_requests_are_4xx_json_and_daemon_keeps_serving(md):
         r = md.req(method, path, **kw)
         assert r.status_code == status, (method, path, r.status_code, r.text)
         assert r.headers["Content-Type"] == "application/json"
+        assert r.headers["Cache-Control"] == "no-store"
         assert r.json()["error"]["code"], r.text
+        if status == 405:
+            assert r.headers["Allow"] == "GET, POST"
     # bad ranges on a real file
     r = md.create("db-server")
     d = md.wait_final(r.json()["dump"]["dump_id"])
