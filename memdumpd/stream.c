@@ -14,10 +14,12 @@
  * disk without a copy into the page cache and without dirty pages for the final
  * fdatasync() to wait for (on 2 cores that copy and the write-back cost more than
  * the disk). The last, partial slot (and everything, where O_DIRECT is refused) is
- * written through the page cache, with write-back started every STREAM_WB_STEP. (splice() into the
- * file was measured slower: it holds the FIFO's lock while the page cache is written, so libvirt's
- * iohelper cannot refill the FIFO meanwhile.) THREADS: reader, writer, hasher per stream; lock
- * guards the ring counters and states; bytes (written to PATH.part) is atomic for progress.
+ * written through the page cache, with write-back started every STREAM_WB_STEP.
+ * (splice() into the file was measured slower: it holds the FIFO's lock while the
+ * page cache is written, so libvirt's iohelper cannot refill the FIFO meanwhile.)
+ *
+ * THREADS: reader, writer, hasher per stream; lock guards the ring counters and
+ * states; bytes (written to PATH.part) is atomic for progress.
  */
 #include "stream.h"
 
