@@ -1,6 +1,7 @@
 # memdump: the one build system.
 #
-#   make            build bin/memdumpd bin/memdump-poller bin/memdump-api (+ bin/influxctl)
+#   make            build bin/memdumpd bin/memdump-poller bin/memdump-api bin/memdump-admin
+#                   (+ bin/influxctl)
 #   make check      install missing packages, build (-Werror), unit tests, ASan+UBSan build,
 #                   unit + data-folder tests under sanitizers, fuzz briefly, integration and
 #                   browser tests against real services
@@ -21,7 +22,7 @@ PYTHON  ?= /usr/bin/python3
 # Debian packages the project needs to build, test, demo and bench.
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format \
 	libfcgi-dev libvirt-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev \
-	libmicrohttpd-dev libssl-dev libcmocka-dev \
+	libmicrohttpd-dev libssl-dev libcmocka-dev libcrypt-dev \
 	redis-server influxdb nginx-light \
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 ipxe-qemu \
 	python3 python3-pytest python3-requests python3-redis \
@@ -32,8 +33,9 @@ PC_CFLAGS = $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 LIBS_COMMON = $(shell pkg-config --libs libcurl jansson libcrypto 2>/dev/null) -lpthread
 LIBS_MEMDUMPD = $(shell pkg-config --libs libvirt libmicrohttpd 2>/dev/null) $(LIBS_COMMON)
 LIBS_POLLER = $(shell pkg-config --libs hiredis 2>/dev/null) $(LIBS_COMMON)
-LIBS_API = -lfcgi $(shell pkg-config --libs hiredis 2>/dev/null) $(LIBS_COMMON)
-LIBS_ALL = -lfcgi $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lpthread
+LIBS_API = -lfcgi $(shell pkg-config --libs hiredis 2>/dev/null) -lcrypt $(LIBS_COMMON)
+LIBS_ADMIN = $(shell pkg-config --libs hiredis 2>/dev/null) -lcrypt $(LIBS_COMMON)
+LIBS_ALL = -lfcgi $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lcrypt -lpthread
 
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wvla \
@@ -45,6 +47,7 @@ LIB_SRC      := $(wildcard lib/*.c)
 MEMDUMPD_SRC := $(filter-out memdumpd/main.c,$(wildcard memdumpd/*.c))
 POLLER_SRC   := $(filter-out poller/main.c,$(wildcard poller/*.c))
 API_SRC      := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+ADMIN_SRC    := $(filter-out admin/main.c,$(wildcard admin/*.c))
 TESTSUP_SRC  := $(wildcard tests/unit/support/*.c)
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 TOOL_SRC     := $(wildcard tests/tools/*.c)
@@ -56,8 +59,10 @@ LIB_A      := $(BUILD)/libmemdump.a
 MEMDUMPD_A := $(BUILD)/libmemdumpd.a
 POLLER_A   := $(BUILD)/libpoller.a
 API_A      := $(BUILD)/libapi.a
+ADMIN_A    := $(BUILD)/libadmin.a
 TESTSUP_A  := $(BUILD)/libtestsupport.a
-PROGRAMS   := $(BINDIR)/memdumpd $(BINDIR)/memdump-poller $(BINDIR)/memdump-api
+PROGRAMS   := $(BINDIR)/memdumpd $(BINDIR)/memdump-poller $(BINDIR)/memdump-api \
+	$(BINDIR)/memdump-admin
 TOOLS      := $(patsubst tests/tools/%.c,$(BINDIR)/%,$(TOOL_SRC))
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -75,6 +80,7 @@ $(LIB_A): $(call obj,$(LIB_SRC))
 $(MEMDUMPD_A): $(call obj,$(MEMDUMPD_SRC))
 $(POLLER_A): $(call obj,$(POLLER_SRC))
 $(API_A): $(call obj,$(API_SRC))
+$(ADMIN_A): $(call obj,$(ADMIN_SRC))
 $(TESTSUP_A): $(call obj,$(TESTSUP_SRC))
 $(BUILD)/%.a:
 	@mkdir -p $(dir $@)
@@ -90,12 +96,16 @@ $(BINDIR)/memdump-poller: $(call obj,poller/main.c) $(POLLER_A) $(LIB_A)
 $(BINDIR)/memdump-api: $(call obj,fcgi/main.c) $(API_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_API)
+$(BINDIR)/memdump-admin: $(call obj,admin/main.c) $(ADMIN_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_ADMIN)
 $(BINDIR)/%: $(BUILD)/obj/tests/tools/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
 # Unit tests link every archive; the linker takes only what each test uses.
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_A) $(MEMDUMPD_A) $(POLLER_A) $(API_A) $(LIB_A)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTSUP_A) $(MEMDUMPD_A) $(POLLER_A) $(API_A) \
+		$(ADMIN_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 
@@ -104,7 +114,8 @@ $(BUILD)/empty.o:
 	@mkdir -p $(dir $@)
 	echo 'extern int memdump_empty_unit_;' | $(CC) -x c -c -o $@ -
 
-$(BUILD)/libmemdumpd.a $(BUILD)/libpoller.a $(BUILD)/libapi.a $(BUILD)/libtestsupport.a: | $(BUILD)/empty.o
+$(BUILD)/libmemdumpd.a $(BUILD)/libpoller.a $(BUILD)/libapi.a $(BUILD)/libadmin.a \
+	$(BUILD)/libtestsupport.a: | $(BUILD)/empty.o
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \
@@ -159,7 +170,8 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_DIR = $(BUILD)/fuzz
 # Fuzz targets call the data-folder render functions (tests/unit/support), so the
 # fuzzed path is the tested path.
-FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRC) $(TESTSUP_SRC) $(API_SRC) $(MEMDUMPD_SRC))
+FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRC) $(TESTSUP_SRC) $(API_SRC) $(MEMDUMPD_SRC) \
+	$(ADMIN_SRC))
 # Parsers fuzzed through their data-case renderer: one driver (tests/fuzz/render.c) built
 # once per parser; targets that check more are tests/fuzz/fuzz_*.c.
 FUZZ_PARSERS := config_line json_body time influx_lp influx_answer svc_answer route query \

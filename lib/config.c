@@ -32,6 +32,7 @@ enum config_type {
 	CT_PATH,     /* absolute path */
 	CT_NAME,     /* [A-Za-z0-9_.-]{1,64} */
 	CT_LEVEL,    /* debug|info|warn|error */
+	CT_CHOICE,   /* one of the row's choices ("a|b|c"); num is its index */
 	CT__MAX
 };
 
@@ -42,9 +43,10 @@ struct config_row {
 	long long min, max;
 	unsigned progs;
 	const char *help;
+	const char *choices; /* CT_CHOICE: "a|b|c" */
 };
 
-#define P_ALL (CFG_P_MEMDUMPD | CFG_P_POLLER | CFG_P_API | CFG_P_TOOL)
+#define P_ALL (CFG_P_MEMDUMPD | CFG_P_POLLER | CFG_P_API | CFG_P_TOOL | CFG_P_ADMIN)
 #define P_SVC_USERS (CFG_P_POLLER | CFG_P_API)
 
 static const struct config_row config_table[CFG__MAX] = {
@@ -56,14 +58,16 @@ static const struct config_row config_table[CFG__MAX] = {
     [CFG_SERVICE_TOKEN] = {"MEMDUMP_SERVICE_TOKEN", CT_SECRET, "", 0, 0,
                            CFG_P_MEMDUMPD | P_SVC_USERS,
                            "shared secret memdumpd requires as 'Authorization: Bearer ...'"},
-    [CFG_REDIS_URL] = {"REDIS_URL", CT_REDIS_URL, "redis://127.0.0.1:6379/0", 0, 0, P_SVC_USERS,
+    [CFG_REDIS_URL] = {"REDIS_URL", CT_REDIS_URL, "redis://127.0.0.1:6379/0", 0, 0,
+                       P_SVC_USERS | CFG_P_ADMIN,
                        "redis://[:password@]host:port/db or unix:///path/to.sock"},
     [CFG_INFLUX_URL] = {"INFLUX_URL", CT_HTTP_URL, "http://localhost:8181", 0, 0,
-                        CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB 3 (or 1.x) base URL"},
+                        CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL | CFG_P_ADMIN,
+                        "InfluxDB 3 (or 1.x) base URL"},
     [CFG_INFLUX_DB] = {"INFLUX_DB", CT_NAME, "vmstats", 0, 0,
-                       CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB database"},
+                       CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL | CFG_P_ADMIN, "InfluxDB database"},
     [CFG_INFLUX_TOKEN] = {"INFLUX_TOKEN", CT_SECRET, "", 0, 0,
-                          CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL, "InfluxDB token"},
+                          CFG_P_MEMDUMPD | CFG_P_API | CFG_P_TOOL | CFG_P_ADMIN, "InfluxDB token"},
     [CFG_DUMP_DIR] = {"DUMP_DIR", CT_PATH, "/var/dumps", 0, 0, CFG_P_MEMDUMPD | CFG_P_API,
                       "where memdumpd keeps dump files"},
     [CFG_LIBVIRT_URI] = {"LIBVIRT_URI", CT_STRING, "qemu:///system", 0, 0, CFG_P_MEMDUMPD,
@@ -88,6 +92,32 @@ static const struct config_row config_table[CFG__MAX] = {
                           "MiB to keep free in DUMP_DIR beyond a dump's size"},
     [CFG_RECORD_TTL] = {"MEMDUMP_RECORD_TTL", CT_INT, "86400", 60, 90 * 86400, CFG_P_POLLER,
                         "seconds a finished dump stays in Redis (history is in InfluxDB)"},
+    [CFG_AUTH] = {"MEMDUMP_AUTH", CT_CHOICE, "local", 0, 0, CFG_P_API,
+                  "local (accounts, sessions, tokens) or none (no access control: warned)",
+                  "local|none"},
+    [CFG_ACCOUNTS] = {"MEMDUMP_ACCOUNTS", CT_PATH, "/etc/memdump/accounts", 0, 0,
+                      CFG_P_API | CFG_P_ADMIN, "accounts, groups and API tokens (0600)"},
+    [CFG_TRUST_REMOTE_USER] = {"MEMDUMP_TRUST_REMOTE_USER", CT_CHOICE, "no", 0, 0, CFG_P_API,
+                               "yes: the web server's REMOTE_USER (and MEMDUMP_REMOTE_GROUPS) "
+                               "is an identity",
+                               "no|yes"},
+    [CFG_SESSION_IDLE] = {"MEMDUMP_SESSION_IDLE", CT_INT, "1800", 60, 86400, CFG_P_API,
+                          "seconds a dashboard session may stay unused"},
+    [CFG_SESSION_MAX] = {"MEMDUMP_SESSION_MAX", CT_INT, "43200", 300, 30 * 86400, CFG_P_API,
+                         "seconds a dashboard session lasts at most"},
+    [CFG_LOGIN_WINDOW] = {"MEMDUMP_LOGIN_WINDOW", CT_INT, "900", 10, 86400, CFG_P_API,
+                          "seconds over which failed logins are counted"},
+    [CFG_LOGIN_FAILURES_USER] = {"MEMDUMP_LOGIN_FAILURES_USER", CT_INT, "5", 1, 1000, CFG_P_API,
+                                 "failed logins of one user per window before 429"},
+    [CFG_LOGIN_FAILURES_ADDR] = {"MEMDUMP_LOGIN_FAILURES_ADDR", CT_INT, "20", 1, 100000, CFG_P_API,
+                                 "failed logins from one address per window before 429"},
+    [CFG_TRIGGER_RATE] = {"MEMDUMP_TRIGGER_RATE", CT_INT, "30", 1, 100000, CFG_P_API,
+                          "VMs one user may trigger per minute"},
+    [CFG_USER_MAX_ACTIVE] = {"MEMDUMP_USER_MAX_ACTIVE", CT_INT, "16", 1, 100000, CFG_P_API,
+                             "queued and running dumps one user may have at once"},
+    [CFG_AUDIT_SPOOL] = {"MEMDUMP_AUDIT_SPOOL", CT_PATH, "/var/lib/memdump/audit", 0, 0,
+                         CFG_P_API | CFG_P_ADMIN,
+                         "folder of audit events waiting for InfluxDB (0700)"},
 };
 
 struct config {
@@ -364,6 +394,24 @@ static int config_store(struct config *c, enum config_key k, const char *value, 
 			return err_set(e, ERR_INVALID, "%s: allowed: debug, info, warn, error",
 			               what);
 		num = lvl;
+		break;
+	}
+	case CT_CHOICE: {
+		const char *p = row->choices;
+		long long i = 0;
+
+		for (;;) {
+			size_t l = strcspn(p, "|");
+
+			if (l == len && memcmp(p, value, len) == 0)
+				break;
+			if (p[l] == '\0')
+				return err_set(e, ERR_INVALID, "%s: allowed: %s", what,
+				               row->choices);
+			p += l + 1;
+			i++;
+		}
+		num = i;
 		break;
 	}
 	case CT__MAX:

@@ -36,6 +36,18 @@ enum config_key {
 	CFG_HOST_NAME,    /* memdumpd's name for itself in records; default: hostname */
 	CFG_DISK_RESERVE, /* MiB memdumpd keeps free in DUMP_DIR beyond a dump's size */
 	CFG_RECORD_TTL,   /* seconds a finished dump stays in Redis */
+	/* access control (docs/security.md) */
+	CFG_AUTH,              /* MEMDUMP_AUTH: local (default) or none */
+	CFG_ACCOUNTS,          /* the accounts file */
+	CFG_TRUST_REMOTE_USER, /* yes: the web server's REMOTE_USER is an identity */
+	CFG_SESSION_IDLE,      /* seconds a dashboard session lives unused */
+	CFG_SESSION_MAX,       /* seconds a dashboard session lives at most */
+	CFG_LOGIN_WINDOW,      /* seconds over which failed logins are counted */
+	CFG_LOGIN_FAILURES_USER,
+	CFG_LOGIN_FAILURES_ADDR,
+	CFG_TRIGGER_RATE,    /* VMs one user may trigger per minute */
+	CFG_USER_MAX_ACTIVE, /* queued + running dumps one user may have */
+	CFG_AUDIT_SPOOL,     /* folder of audit events not yet in InfluxDB */
 	CFG__MAX
 };
 
@@ -45,6 +57,7 @@ enum config_prog {
 	CFG_P_POLLER = 1u << 1,
 	CFG_P_API = 1u << 2,
 	CFG_P_TOOL = 1u << 3,
+	CFG_P_ADMIN = 1u << 4, /* memdump-admin */
 };
 
 #define CONFIG_VALUE_MAX 4096
