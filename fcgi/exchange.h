@@ -14,6 +14,8 @@
 
 #include "err.h"
 
+struct identity;
+
 #define EXCH_BODY_MAX (64u * 1024u) /* request body cap (nginx client_max_body_size too) */
 #define EXCH_HEADERS_MAX 12
 #define EXCH_HEADER_MAX 1024
@@ -29,6 +31,16 @@ struct exch_req {
 	const char *body;         /* NUL-terminated copy, may be NULL */
 	size_t body_len;
 	bool body_too_large; /* more than EXCH_BODY_MAX bytes were sent */
+	/* credentials and attribution (fcgi/auth.c) */
+	const char *authorization; /* HTTP_AUTHORIZATION or NULL */
+	const char *cookie;        /* HTTP_COOKIE or NULL */
+	const char *remote_user;   /* REMOTE_USER (trusted only with MEMDUMP_TRUST_REMOTE_USER) */
+	const char *remote_groups; /* MEMDUMP_REMOTE_GROUPS fastcgi_param, comma-separated */
+	const char *remote_addr;   /* REMOTE_ADDR */
+	const char *request_id;    /* MEMDUMP_REQUEST_ID fastcgi_param ($request_id) or "" */
+	bool https;                /* HTTPS=on: cookies get Secure */
+	/* set by the auth gate before any handler runs; never NULL in a handler */
+	const struct identity *who;
 };
 
 struct exch_resp {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -218,6 +219,16 @@ static void worker_serve(struct api_ctx *ctx, FCGX_Request *fr)
 	if (q.host == NULL || *q.host == '\0')
 		q.host = FCGX_GetParam("HTTP_HOST", fr->envp);
 	q.accel_prefix = FCGX_GetParam("MEMDUMP_ACCEL_PREFIX", fr->envp);
+	q.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	q.cookie = FCGX_GetParam("HTTP_COOKIE", fr->envp);
+	q.remote_user = FCGX_GetParam("REMOTE_USER", fr->envp);
+	q.remote_groups = FCGX_GetParam("MEMDUMP_REMOTE_GROUPS", fr->envp);
+	q.remote_addr = FCGX_GetParam("REMOTE_ADDR", fr->envp);
+	q.request_id = FCGX_GetParam("MEMDUMP_REQUEST_ID", fr->envp);
+	if (q.request_id == NULL)
+		q.request_id = "";
+	v = FCGX_GetParam("HTTPS", fr->envp);
+	q.https = v != NULL && strcasecmp(v, "on") == 0;
 	if (q.method == NULL)
 		q.method = "GET";
 	if (q.query == NULL)
