@@ -10,10 +10,13 @@
  */
 #include "handlers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
+#include "authz.h"
 #include "dump.h"
 #include "history.h"
 #include "influx.h"
@@ -21,6 +24,7 @@
 #include "livejson.h"
 #include "log.h"
 #include "query.h"
+#include "rawjson.h"
 #include "redis_store.h"
 #include "route.h"
 #include "service_client.h"
@@ -37,6 +41,7 @@ struct api_ctx {
 	struct svc **svcs;
 	size_t n_svcs;
 	char *auth; /* "Bearer TOKEN" for memdumpd, or NULL */
+	struct auth *gate;
 };
 
 struct api_ctx *api_ctx_new(const struct config *cfg, struct err *e)
@@ -49,6 +54,12 @@ struct api_ctx *api_ctx_new(const struct config *cfg, struct err *e)
 	ctx->store = store_new(config_str(cfg, CFG_REDIS_URL), API_REDIS_TIMEOUT_MS, e);
 	if (ctx->store == NULL)
 		goto fail;
+	ctx->gate = auth_new(cfg, ctx->store, e);
+	if (ctx->gate == NULL)
+		goto fail;
+	if (config_num(cfg, CFG_AUTH) == 1)
+		log_warn("auth_disabled", "msg=\"MEMDUMP_AUTH=none: anyone who reaches the API may "
+		                          "trigger, cancel and download every dump\"");
 	ctx->influx = influx_new(config_str(cfg, CFG_INFLUX_URL), config_str(cfg, CFG_INFLUX_DB),
 	                         config_str(cfg, CFG_INFLUX_TOKEN), API_INFLUX_TIMEOUT_MS);
 	urls = config_service_urls(cfg, &ctx->n_svcs);
@@ -67,6 +78,7 @@ void api_ctx_free(struct api_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
+	auth_free(ctx->gate);
 	store_free(ctx->store);
 	influx_free(ctx->influx);
 	for (size_t i = 0; i < ctx->n_svcs; i++)
@@ -135,6 +147,83 @@ static int api_query(const struct exch_req *q, const char *const *keys, struct q
 	return 0;
 }
 
+/* ---- access: audit events and scopes -------------------------------------------------- */
+
+/* One audit event (docs/security.md) for this request. */
+static void api_audit(struct api_ctx *ctx, const struct exch_req *q, const char *action,
+                      const char *result, int status, const char *vm, const char *dump_id,
+                      const char *detail)
+{
+	const struct identity *who = q->who;
+
+	(void)ctx;
+	log_info("audit",
+	         "action=%s result=%s status=%d user=%s auth=%s role=%s client=%s request_id=%s "
+	         "vm=%s dump_id=%s detail=%s",
+	         action, result, status, log_q(who ? who->user : ""),
+	         who ? authz_method_name(who->method) : "",
+	         who ? role_name(authz_role_max(who)) : "",
+	         log_q(q->remote_addr ? q->remote_addr : ""), log_q(q->request_id),
+	         log_q(vm ? vm : ""), log_q(dump_id ? dump_id : ""), log_q(detail ? detail : ""));
+}
+
+/* The role q's identity has for a VM on a host. */
+static enum role api_role(const struct exch_req *q, const char *vm, const char *host)
+{
+	return authz_role_for(q->who, vm, host);
+}
+
+/* livejson's filter: VMs and dumps the identity sees (vm/host are not NUL-terminated). */
+static bool api_view_visible(void *arg, const char *vm, size_t vm_len, const char *host,
+                             size_t host_len)
+{
+	const struct identity *who = arg;
+	char v[DUMP_VM_NAME_MAX + 1], h[256];
+
+	if (vm_len > DUMP_VM_NAME_MAX || host_len >= sizeof(h))
+		return false;
+	memcpy(v, vm, vm_len);
+	v[vm_len] = '\0';
+	memcpy(h, host, host_len);
+	h[host_len] = '\0';
+	return authz_role_for(who, v, host_len ? h : NULL) >= ROLE_VIEWER;
+}
+
+static void api_view(struct api_ctx *ctx, const struct exch_req *q, struct livejson_view *v)
+{
+	v->visible = authz_unscoped(q->who, ROLE_VIEWER) ? NULL : api_view_visible;
+	v->arg = (void *)q->who;
+	v->auth = auth_mode(ctx->gate);
+}
+
+/* Queued and running dumps requested by user (0 when Redis cannot say: the trigger
+ * then meets Redis's error itself). */
+static long long api_user_active(struct api_ctx *ctx, const char *user)
+{
+	struct store_raw raw;
+	long long n = 0;
+	char buf[ACCOUNTS_NAME_MAX + 1];
+
+	if (store_status_raw_get(ctx->store, &raw, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < raw.hashes[0].n; i++) {
+		const struct store_bytes *v = &raw.hashes[0].v[i].value;
+		struct rawjson_member m[1] = {{.name = "requested_by"}};
+		const char *s;
+		size_t len;
+		bool compact;
+
+		if (rawjson_object_scan(v->p, v->len, m, 1, &compact) < 0 || !m[0].found ||
+		    rawjson_string_decode(v->p + m[0].val, m[0].val_len, buf, sizeof(buf), &s,
+		                          &len) < 0)
+			continue;
+		if (len == strlen(user) && memcmp(s, user, len) == 0)
+			n++;
+	}
+	store_raw_release(&raw);
+	return n;
+}
+
 /* ---- POST /trigger ---------------------------------------------------------------- */
 
 static const char *api_refusal_code(enum err_code c)
@@ -178,6 +267,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 	json_t *inv = NULL, *results = json_array(), *dumps = json_array(), *summary, *names;
 	bool down[CONFIG_URLS_MAX] = {false};
 	size_t accepted = 0;
+	long long mine = 0;
 	char now[32];
 
 	if (exch_require_json_same_origin(q, r) < 0)
@@ -200,22 +290,53 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
 		goto out_noreq;
 	}
+	if (auth_trigger_allow(ctx->gate, q->who, t.n, r) < 0) {
+		api_audit(ctx, q, "refused", "refused", 429, NULL, NULL, "trigger rate limit");
+		goto out;
+	}
 	if (store_inventory_lookup(ctx->store, (const char *const *)t.vms, t.n, &inv, &e) < 0) {
 		api_store_error(r, &e);
 		goto out;
 	}
+	mine = api_user_active(ctx, q->who->user);
 	for (size_t i = 0; i < t.n; i++) {
 		const char *vm = t.vms[i];
 		const char *url = jsonu_str(json_object_get(inv, vm), "service");
+		const char *host = jsonu_str(json_object_get(inv, vm), "host");
 		struct svc *s = api_svc(ctx, url);
 		json_t *dump = NULL, *o;
 		char *conflict = NULL;
 		size_t si = 0;
+		enum role role = api_role(q, vm, host);
 
-		if (json_object_get(inv, vm) == NULL) {
+		if (json_object_get(inv, vm) == NULL || role < ROLE_VIEWER) {
+			/* out of scope: exactly as if no memdumpd knew it */
 			json_array_append_new(
 			    results, api_refused(vm, "vm_not_found",
 			                         "no memdumpd reports a VM of this name", NULL));
+			api_audit(ctx, q, "trigger", "refused", 404, vm, NULL, "vm_not_found");
+			continue;
+		}
+		if (role < ROLE_OPERATOR) {
+			char msg[128];
+
+			snprintf(msg, sizeof(msg),
+			         "dumping this VM needs the operator role (yours: %s)",
+			         role_name(role));
+			json_array_append_new(results, api_refused(vm, "forbidden", msg, NULL));
+			api_audit(ctx, q, "trigger", "refused", 403, vm, NULL, "forbidden");
+			continue;
+		}
+		if (mine >= auth_user_max_active(ctx->gate)) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg),
+			         "%s already has %lld dumps queued or running "
+			         "(MEMDUMP_USER_MAX_ACTIVE=%lld)",
+			         q->who->user, mine, auth_user_max_active(ctx->gate));
+			json_array_append_new(results,
+			                      api_refused(vm, "too_many_dumps", msg, NULL));
+			api_audit(ctx, q, "trigger", "refused", 429, vm, NULL, "too_many_dumps");
 			continue;
 		}
 		if (s == NULL) {
@@ -223,6 +344,8 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			    results,
 			    api_refused(vm, "service_unavailable",
 			                "the VM's memdumpd is not in MEMDUMP_SERVICE_URL", NULL));
+			api_audit(ctx, q, "trigger", "failed", 503, vm, NULL,
+			          "service_unavailable");
 			continue;
 		}
 		while (ctx->svcs[si] != s)
@@ -231,6 +354,8 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			json_array_append_new(
 			    results, api_refused(vm, "service_unavailable",
 			                         "the VM's memdumpd did not answer", NULL));
+			api_audit(ctx, q, "trigger", "failed", 503, vm, NULL,
+			          "service_unavailable");
 			continue;
 		}
 		if (svc_dump_create(s, vm, t.format, &dump, &conflict, &e) < 0) {
@@ -240,6 +365,8 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			    results, api_refused(vm, api_refusal_code(e.code), e.msg, conflict));
 			log_info("trigger_refused", "vm=%s code=%s msg=%s", log_q(vm),
 			         api_refusal_code(e.code), log_q(e.msg));
+			api_audit(ctx, q, "trigger", "refused", 0, vm, conflict,
+			          api_refusal_code(e.code));
 			free(conflict);
 			continue;
 		}
@@ -254,6 +381,8 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 		json_array_append_new(results, o);
 		json_array_append_new(dumps, dump);
 		accepted++;
+		mine++;
+		api_audit(ctx, q, "trigger", "ok", 202, vm, jsonu_str(dump, "dump_id"), NULL);
 		log_info("trigger_accepted", "vm=%s dump_id=%s", log_q(vm),
 		         log_q(jsonu_str(dump, "dump_id")));
 	}
@@ -282,6 +411,7 @@ out_noreq:
 static void api_status(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
 {
 	struct store_raw raw;
+	struct livejson_view view;
 	struct query qs;
 	struct err e;
 	size_t len;
@@ -295,7 +425,8 @@ static void api_status(struct api_ctx *ctx, const struct exch_req *q, struct exc
 		return;
 	}
 	jsonu_time_format(api_now_ms(), now);
-	body = livejson_status(&raw, now, &len);
+	api_view(ctx, q, &view);
+	body = livejson_status(&raw, now, &view, &len);
 	store_raw_release(&raw);
 	exch_resp_body(r, 200, body, len);
 }
@@ -305,7 +436,7 @@ static void api_status_vm(struct api_ctx *ctx, const struct exch_req *q, const c
 {
 	struct query qs;
 	struct err e;
-	json_t *dump;
+	json_t *dump = NULL;
 
 	if (api_query(q, NULL, &qs, r) < 0)
 		return;
@@ -314,12 +445,14 @@ static void api_status_vm(struct api_ctx *ctx, const struct exch_req *q, const c
 		exch_resp_error(r, 422, "invalid_field", "VM name: %s", e.msg);
 		return;
 	}
-	if (store_vm_latest_get(ctx->store, vm, &dump, &e) < 0) {
-		if (e.code == ERR_NOT_FOUND)
+	if (store_vm_latest_get(ctx->store, vm, &dump, &e) < 0 ||
+	    api_role(q, vm, jsonu_str(dump, "host")) < ROLE_VIEWER) {
+		if (e.code == ERR_NOT_FOUND || dump != NULL)
 			exch_resp_error(r, 404, "not_found", "no dump is known for VM '%.128s'",
 			                vm);
 		else
 			api_store_error(r, &e);
+		json_decref(dump);
 		return;
 	}
 	exch_resp_json(r, 200, json_pack("{s:s, s:o}", "vm", vm, "dump", dump));
@@ -328,6 +461,7 @@ static void api_status_vm(struct api_ctx *ctx, const struct exch_req *q, const c
 static void api_vms(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
 {
 	struct store_raw raw;
+	struct livejson_view view;
 	struct query qs;
 	struct err e;
 	size_t len;
@@ -340,7 +474,9 @@ static void api_vms(struct api_ctx *ctx, const struct exch_req *q, struct exch_r
 		api_store_error(r, &e);
 		return;
 	}
-	body = livejson_vms(&raw, &len);
+	api_view(ctx, q, &view);
+	view.auth = NULL;
+	body = livejson_vms(&raw, &view, &len);
 	store_raw_release(&raw);
 	exch_resp_body(r, 200, body, len);
 }
@@ -361,6 +497,7 @@ static void api_records(struct api_ctx *ctx, const struct exch_req *q, struct ex
 		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
 		goto out_q;
 	}
+	f.scope = authz_influx_where(q->who, ROLE_VIEWER);
 	ql = history_records_ql(&f);
 	cql = history_count_ql(&f);
 	if (influx_query(ctx->influx, ql, &rows, &e) < 0 ||
@@ -397,6 +534,7 @@ static void api_stats(struct api_ctx *ctx, const struct exch_req *q, struct exch
 		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
 		goto out_q;
 	}
+	f.scope = authz_influx_where(q->who, ROLE_VIEWER);
 	for (int i = 0; i < HS__MAX; i++) {
 		char *ql = history_stats_ql((enum history_stat)i, &f, now);
 		int rc = influx_query(ctx->influx, ql, &series[i], &e);
@@ -418,12 +556,15 @@ out_q:
 
 /* ---- DELETE /dumps/{id}, GET /dumps/{id}/download ----------------------------------- */
 
-/* Look the dump up and find its memdumpd; fills r and returns NULL on failure. */
-static struct svc *api_dump_owner(struct api_ctx *ctx, const char *id, json_t **dump,
-                                  struct exch_resp *r)
+/* Look the dump up and find its memdumpd; fills r and returns NULL on failure. A
+ * dump out of q's scope is not found; one whose VM q may see but not act on with
+ * need is 403. */
+static struct svc *api_dump_owner(struct api_ctx *ctx, const struct exch_req *q, const char *id,
+                                  enum role need, json_t **dump, struct exch_resp *r)
 {
 	struct err e;
 	struct svc *s;
+	enum role role;
 
 	*dump = NULL;
 	if (dump_id_check(id, &e) < 0) {
@@ -435,6 +576,18 @@ static struct svc *api_dump_owner(struct api_ctx *ctx, const char *id, json_t **
 			exch_resp_error(r, 404, "not_found", "no dump with id %s", id);
 		else
 			api_store_error(r, &e);
+		return NULL;
+	}
+	role = api_role(q, jsonu_str(*dump, "vm"), jsonu_str(*dump, "host"));
+	if (role < need) {
+		if (role < ROLE_VIEWER)
+			exch_resp_error(r, 404, "not_found", "no dump with id %s", id);
+		else
+			exch_resp_error(r, 403, "forbidden",
+			                "this needs the %s role for this VM (yours: %s)",
+			                role_name(need), role_name(role));
+		json_decref(*dump);
+		*dump = NULL;
 		return NULL;
 	}
 	s = api_svc(ctx, jsonu_str(*dump, "service"));
@@ -456,7 +609,7 @@ static void api_cancel(struct api_ctx *ctx, const struct exch_req *q, const char
 
 	if (exch_require_json_same_origin(q, r) < 0)
 		return;
-	if ((s = api_dump_owner(ctx, id, &dump, r)) == NULL)
+	if ((s = api_dump_owner(ctx, q, id, ROLE_OPERATOR, &dump, r)) == NULL)
 		return;
 	if (svc_dump_cancel(s, id, &cancelled, &e) < 0) {
 		if (e.code == ERR_CONFLICT)
@@ -493,7 +646,7 @@ static void api_download(struct api_ctx *ctx, const struct exch_req *q, const ch
 		                "(fastcgi_param MEMDUMP_ACCEL_PREFIX)");
 		return;
 	}
-	if ((s = api_dump_owner(ctx, id, &dump, r)) == NULL)
+	if ((s = api_dump_owner(ctx, q, id, ROLE_INVESTIGATOR, &dump, r)) == NULL)
 		return;
 	state = jsonu_str(dump, "state");
 	vm = jsonu_str(dump, "vm");
@@ -542,23 +695,27 @@ out:
 	json_decref(dump);
 }
 
-void api_handle(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r)
+/* The audit event of a refused or answered session call. */
+static void api_audit_outcome(struct api_ctx *ctx, const struct exch_req *q, const char *action,
+                              const struct auth_outcome *out, int status)
 {
-	struct route rt;
+	struct identity shown;
+	struct exch_req qa = *q;
 
-	switch (route_match(q->method, q->path, &rt)) {
-	case ROUTE_NOT_FOUND:
-		exch_resp_error(r, 404, "not_found", "no such API path (see docs/api.md)");
-		return;
-	case ROUTE_BAD_METHOD:
-		exch_resp_error(r, 405, "method_not_allowed", "this path answers %s only",
-		                rt.allow);
-		exch_resp_header(r, "Allow", rt.allow);
-		return;
-	case ROUTE_OK:
-		break;
+	if (q->who == NULL) {
+		/* not (yet) an identity: name what the attempt claimed */
+		memset(&shown, 0, sizeof(shown));
+		snprintf(shown.user, sizeof(shown.user), "%s", out->user);
+		shown.method = out->method;
+		qa.who = &shown;
 	}
-	switch (rt.id) {
+	api_audit(ctx, &qa, action, out->result, status, NULL, NULL, out->detail);
+}
+
+static void api_dispatch(struct api_ctx *ctx, const struct exch_req *q, const struct route *rt,
+                         struct exch_resp *r)
+{
+	switch (rt->id) {
 	case ROUTE_TRIGGER:
 		api_trigger(ctx, q, r);
 		break;
@@ -566,7 +723,7 @@ void api_handle(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp 
 		api_status(ctx, q, r);
 		break;
 	case ROUTE_STATUS_VM:
-		api_status_vm(ctx, q, rt.arg, r);
+		api_status_vm(ctx, q, rt->arg, r);
 		break;
 	case ROUTE_RECORDS:
 		api_records(ctx, q, r);
@@ -578,13 +735,72 @@ void api_handle(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp 
 		api_vms(ctx, q, r);
 		break;
 	case ROUTE_DUMP:
-		api_cancel(ctx, q, rt.arg, r);
+		api_cancel(ctx, q, rt->arg, r);
+		api_audit(ctx, q, "cancel", r->status < 300 ? "ok" : "refused", r->status, NULL,
+		          rt->arg, NULL);
 		break;
 	case ROUTE_DUMP_DOWNLOAD:
-		api_download(ctx, q, rt.arg, r);
+		api_download(ctx, q, rt->arg, r);
+		api_audit(ctx, q, "download", r->status < 300 ? "ok" : "refused", r->status, NULL,
+		          rt->arg, NULL);
 		break;
+	case ROUTE_SESSION:
+		auth_session_get(ctx->gate, q, q->who, r);
+		break;
+	case ROUTE_AUDIT:
+		exch_resp_error(r, 501, "not_implemented", "the audit log is not available yet");
+		break;
+	case ROUTE_LOGIN:
+	case ROUTE_LOGOUT:
 	case ROUTE__MAX:
 		exch_resp_error(r, 500, "internal", "unrouted request");
 		break;
 	}
+}
+
+void api_handle(struct api_ctx *ctx, const struct exch_req *q0, struct exch_resp *r)
+{
+	struct exch_req q = *q0;
+	struct identity who;
+	struct auth_outcome out;
+	struct route rt;
+
+	q.who = NULL;
+	switch (route_match(q.method, q.path, &rt)) {
+	case ROUTE_NOT_FOUND:
+		exch_resp_error(r, 404, "not_found", "no such API path (see docs/api.md)");
+		return;
+	case ROUTE_BAD_METHOD:
+		exch_resp_error(r, 405, "method_not_allowed", "this path answers %s only",
+		                rt.allow);
+		exch_resp_header(r, "Allow", rt.allow);
+		return;
+	case ROUTE_OK:
+		break;
+	}
+	if (rt.id == ROUTE_LOGIN) {
+		auth_login(ctx->gate, &q, &who, &out, r);
+		if (strcmp(out.result, "ok") == 0)
+			q.who = &who;
+		api_audit_outcome(ctx, &q, "login", &out, r->status);
+		return;
+	}
+	if (rt.id == ROUTE_LOGOUT) {
+		auth_logout(ctx->gate, &q, &out, r);
+		api_audit_outcome(ctx, &q, "logout", &out, r->status);
+		return;
+	}
+	if (auth_identify(ctx->gate, &q, &who, &out, r) < 0) {
+		/* "who am I?" without credentials is a question, not an attempt */
+		if (!(rt.id == ROUTE_SESSION && r->status == 401 &&
+		      strcmp(out.detail, "no credentials") == 0))
+			api_audit_outcome(ctx, &q, "refused", &out, r->status);
+		return;
+	}
+	q.who = &who;
+	if (auth_require(&who, rt.need, rt.unscoped, r) < 0) {
+		api_audit(ctx, &q, "refused", "refused", 403, NULL, NULL, route_name(rt.id));
+		return;
+	}
+	api_dispatch(ctx, &q, &rt, r);
 }

@@ -96,19 +96,21 @@ void history_filter_release(struct history_filter *f)
 		return;
 	free(f->vm);
 	free(f->state);
+	free(f->scope);
 	memset(f, 0, sizeof(*f));
 }
 
-/* " WHERE time >= Xms AND time < Yms [AND vm = '..'] [AND state = '..']", new. */
+/* " WHERE time >= Xms AND time < Yms [AND vm = '..'] [AND state = '..'] [AND (scope)]", new. */
 static char *history_where(const struct history_filter *f, long long since, long long until,
                            const char *force_state)
 {
 	char *vm = f->vm ? influx_ql_quote(f->vm) : NULL;
 	const char *st = force_state ? force_state : f->state;
 	char *state = st ? influx_ql_quote(st) : NULL;
-	char *w = xasprintf(" WHERE time >= %lldms AND time < %lldms%s%s%s%s", since, until,
+	char *w = xasprintf(" WHERE time >= %lldms AND time < %lldms%s%s%s%s%s%s%s", since, until,
 	                    vm ? " AND vm = " : "", vm ? vm : "", state ? " AND state = " : "",
-	                    state ? state : "");
+	                    state ? state : "", f->scope ? " AND (" : "", f->scope ? f->scope : "",
+	                    f->scope ? ")" : "");
 
 	free(vm);
 	free(state);

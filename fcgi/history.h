@@ -27,6 +27,7 @@ struct history_filter {
 	char *vm;                     /* NULL: any */
 	char *state;                  /* NULL: any */
 	long long since_ms, until_ms; /* [since, until) */
+	char *scope; /* InfluxQL condition of the caller's scope (authz_influx_where), or NULL */
 };
 
 /* The query keys /records accepts, and those /stats accepts. */

@@ -135,25 +135,39 @@ static int livejson_item_cmp(const void *a, const void *b)
 /* The valid objects of h as items, sorted for kind: a new array of *n pointers to
  * them, the items stored behind it in the same allocation (one free()). */
 static struct livejson_item **livejson_collect(const struct store_pairs *h, enum livejson_kind kind,
+                                               const struct livejson_view *view,
                                                struct livejson_arena *a, size_t *n)
 {
-	static const char *const names[][2] = {
-	    [LJ_ACTIVE] = {"created_at", "dump_id"},
-	    [LJ_HEALTH] = {"service", "reachable"},
-	    [LJ_VMS] = {"name", "latest"},
+	static const char *const names[][4] = {
+	    [LJ_ACTIVE] = {"created_at", "dump_id", "vm", "host"},
+	    [LJ_HEALTH] = {"service", "reachable", "vm", "host"},
+	    [LJ_VMS] = {"name", "latest", "vm", "host"},
 	};
+	bool filter = view != NULL && view->visible != NULL && kind != LJ_HEALTH;
 	size_t cnt = h->n ? h->n : 1, k = 0;
 	struct livejson_item **order = xmalloc(cnt * (sizeof(*order) + sizeof(**order)));
 	struct livejson_item *items = (struct livejson_item *)(order + cnt);
 
 	for (size_t i = 0; i < h->n; i++) {
 		const struct store_pair *p = &h->v[i];
-		struct rawjson_member m[2] = {{.name = names[kind][0]}, {.name = names[kind][1]}};
+		struct rawjson_member m[4] = {{.name = names[kind][0]},
+		                              {.name = names[kind][1]},
+		                              {.name = names[kind][2]},
+		                              {.name = names[kind][3]}};
 		struct livejson_item *it = &items[k];
 
 		memset(it, 0, sizeof(*it));
-		if (rawjson_object_scan(p->value.p, p->value.len, m, 2, &it->compact) < 0)
+		if (rawjson_object_scan(p->value.p, p->value.len, m, filter ? 4 : 2, &it->compact) <
+		    0)
 			continue;
+		if (filter) {
+			struct livejson_key vm, host;
+
+			livejson_key(&vm, p->value.p, kind == LJ_VMS ? &m[0] : &m[2], a);
+			livejson_key(&host, p->value.p, &m[3], a);
+			if (!view->visible(view->arg, vm.p, vm.len, host.p, host.len))
+				continue;
+		}
 		it->pair = p;
 		it->m1 = m[0];
 		livejson_key(&it->k1, p->value.p, &m[0], a);
@@ -206,18 +220,24 @@ static void livejson_put_list(struct livejson_out *o, struct livejson_item *cons
 	livejson_puts(o, "]");
 }
 
-char *livejson_status(const struct store_raw *raw, const char *generated_at, size_t *len)
+char *livejson_status(const struct store_raw *raw, const char *generated_at,
+                      const struct livejson_view *view, size_t *len)
 {
+	bool hide_trigger = view != NULL && view->visible != NULL;
 	const struct store_pairs *active = &raw->hashes[0], *health = &raw->hashes[1];
 	struct livejson_arena a = {NULL, livejson_total(active) + livejson_total(health), 0};
 	struct livejson_item **act, **svc;
 	struct livejson_out o;
 	size_t n_act, n_svc;
 
-	act = livejson_collect(active, LJ_ACTIVE, &a, &n_act);
-	svc = livejson_collect(health, LJ_HEALTH, &a, &n_svc);
+	/* the filter decodes vm and host too: at most every value's length again */
+	if (hide_trigger)
+		a.cap *= 2;
+	act = livejson_collect(active, LJ_ACTIVE, view, &a, &n_act);
+	svc = livejson_collect(health, LJ_HEALTH, view, &a, &n_svc);
 	o.cap = LIVEJSON_FIXED + strlen(generated_at) + a.cap + active->n + health->n +
-	        raw->strings[0].len + raw->strings[1].len;
+	        raw->strings[0].len + raw->strings[1].len +
+	        (view != NULL && view->auth != NULL ? strlen(view->auth) : 0);
 	o.p = xmalloc(o.cap);
 	o.len = 0;
 	livejson_puts(&o, "{\"generated_at\":\"");
@@ -229,9 +249,18 @@ char *livejson_status(const struct store_raw *raw, const char *generated_at, siz
 	livejson_puts(&o, ",\"services\":");
 	livejson_put_list(&o, svc, n_svc);
 	livejson_puts(&o, ",\"last_trigger\":");
-	livejson_put_single(&o, &raw->strings[0]);
+	if (hide_trigger)
+		livejson_puts(&o, "null");
+	else
+		livejson_put_single(&o, &raw->strings[0]);
 	livejson_puts(&o, ",\"poller\":");
 	livejson_put_single(&o, &raw->strings[1]);
+	if (view != NULL && view->auth != NULL) {
+		/* a fixed word of ours ("local", "none"), never client text */
+		livejson_puts(&o, ",\"auth\":\"");
+		livejson_puts(&o, view->auth);
+		livejson_puts(&o, "\"");
+	}
 	livejson_puts(&o, "}");
 	free(act);
 	free(svc);
@@ -292,7 +321,7 @@ static void livejson_put_vm(struct livejson_out *o, const struct livejson_item *
 	livejson_puts(o, "}");
 }
 
-char *livejson_vms(const struct store_raw *raw, size_t *len)
+char *livejson_vms(const struct store_raw *raw, const struct livejson_view *view, size_t *len)
 {
 	const struct store_pairs *vms = &raw->hashes[0], *latest = &raw->hashes[1];
 	const struct store_pairs *health = &raw->hashes[2];
@@ -302,8 +331,10 @@ char *livejson_vms(const struct store_raw *raw, size_t *len)
 	struct livejson_out o;
 	size_t n_vm, n_svc, n_down = 0;
 
-	vm = livejson_collect(vms, LJ_VMS, &a, &n_vm);
-	svc = livejson_collect(health, LJ_HEALTH, &a, &n_svc);
+	if (view != NULL && view->visible != NULL)
+		a.cap *= 2;
+	vm = livejson_collect(vms, LJ_VMS, view, &a, &n_vm);
+	svc = livejson_collect(health, LJ_HEALTH, view, &a, &n_svc);
 	sorted = xmalloc((latest->n ? latest->n : 1) * sizeof(*sorted));
 	for (size_t i = 0; i < latest->n; i++)
 		sorted[i] = &latest->v[i];

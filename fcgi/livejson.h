@@ -13,14 +13,29 @@
 
 #include <stddef.h>
 
+#include <stdbool.h>
+
 #include "redis_store.h"
 
+/* What one caller may see (docs/security.md, scopes). */
+struct livejson_view {
+	/* NULL: everything. Else asked for each active dump and each VM with its "vm"
+	 * (or "name") and "host" strings, decoded, not NUL-terminated (absent: len 0);
+	 * false leaves it out, and hides last_trigger (it names VMs). */
+	bool (*visible)(void *arg, const char *vm, size_t vm_len, const char *host,
+	                size_t host_len);
+	void *arg;
+	const char *auth; /* /status's "auth" member ("local", "none"), or NULL */
+};
+
 /* {"generated_at":..., "active":[...], "active_count":n, "services":[...],
- *  "last_trigger":obj|null, "poller":obj|null} from store_status_raw_get's raw. */
-char *livejson_status(const struct store_raw *raw, const char *generated_at, size_t *len);
+ *  "last_trigger":obj|null, "poller":obj|null[, "auth":...]} from store_status_raw_get's
+ *  raw, as view (NULL: everything) shows it. */
+char *livejson_status(const struct store_raw *raw, const char *generated_at,
+                      const struct livejson_view *view, size_t *len);
 
 /* {"vms":[VM + "latest":obj|null ...], "count":n, "services_down":[url...]} from
  * store_inventory_raw_get's raw; a VM object's own "latest" member is replaced. */
-char *livejson_vms(const struct store_raw *raw, size_t *len);
+char *livejson_vms(const struct store_raw *raw, const struct livejson_view *view, size_t *len);
 
 #endif

@@ -12,17 +12,40 @@ struct route_row {
 	const char *segs[3]; /* literal or "*"; NULL-terminated */
 	const char *method;
 	const char *allow;
+	bool open;
+	enum role need;
+	bool unscoped;
 };
 
+#define SESSION_ALLOW "GET, HEAD, POST, DELETE"
+
 static const struct route_row route_table[ROUTE__MAX] = {
-    {ROUTE_TRIGGER, "trigger", {"trigger", NULL}, "POST", "POST"},
-    {ROUTE_STATUS, "status", {"status", NULL}, "GET", "GET, HEAD"},
-    {ROUTE_STATUS_VM, "status_vm", {"status", "*", NULL}, "GET", "GET, HEAD"},
-    {ROUTE_RECORDS, "records", {"records", NULL}, "GET", "GET, HEAD"},
-    {ROUTE_STATS, "stats", {"stats", NULL}, "GET", "GET, HEAD"},
-    {ROUTE_VMS, "vms", {"vms", NULL}, "GET", "GET, HEAD"},
-    {ROUTE_DUMP, "dump", {"dumps", "*", NULL}, "DELETE", "DELETE"},
-    {ROUTE_DUMP_DOWNLOAD, "download", {"dumps", "*", "download"}, "GET", "GET, HEAD"},
+    {ROUTE_TRIGGER, "trigger", {"trigger", NULL}, "POST", "POST", false, ROLE_OPERATOR, false},
+    {ROUTE_STATUS, "status", {"status", NULL}, "GET", "GET, HEAD", false, ROLE_VIEWER, false},
+    {ROUTE_STATUS_VM,
+     "status_vm",
+     {"status", "*", NULL},
+     "GET",
+     "GET, HEAD",
+     false,
+     ROLE_VIEWER,
+     false},
+    {ROUTE_RECORDS, "records", {"records", NULL}, "GET", "GET, HEAD", false, ROLE_VIEWER, false},
+    {ROUTE_STATS, "stats", {"stats", NULL}, "GET", "GET, HEAD", false, ROLE_VIEWER, false},
+    {ROUTE_VMS, "vms", {"vms", NULL}, "GET", "GET, HEAD", false, ROLE_VIEWER, false},
+    {ROUTE_DUMP, "dump", {"dumps", "*", NULL}, "DELETE", "DELETE", false, ROLE_OPERATOR, false},
+    {ROUTE_DUMP_DOWNLOAD,
+     "download",
+     {"dumps", "*", "download"},
+     "GET",
+     "GET, HEAD",
+     false,
+     ROLE_INVESTIGATOR,
+     false},
+    {ROUTE_SESSION, "session", {"session", NULL}, "GET", SESSION_ALLOW, false, ROLE_NONE, false},
+    {ROUTE_LOGIN, "login", {"session", NULL}, "POST", SESSION_ALLOW, true, ROLE_NONE, false},
+    {ROUTE_LOGOUT, "logout", {"session", NULL}, "DELETE", SESSION_ALLOW, true, ROLE_NONE, false},
+    {ROUTE_AUDIT, "audit", {"audit", NULL}, "GET", "GET, HEAD", false, ROLE_ADMIN, true},
 };
 
 const char *route_name(enum route_id id)
@@ -101,6 +124,9 @@ enum route_result route_match(const char *method, const char *path, struct route
 		    (strcmp(method, "HEAD") == 0 && strcmp(row->method, "GET") == 0)) {
 			out->id = row->id;
 			memcpy(out->arg, arg, sizeof(arg));
+			out->open = row->open;
+			out->need = row->need;
+			out->unscoped = row->unscoped;
 			return ROUTE_OK;
 		}
 		if (path_hit == NULL)

@@ -2,12 +2,16 @@
  * route: maps (method, path) of a request under /api/memory-dumps to one of the
  * API's endpoints and its path argument (VM name or dump id, still unchecked).
  * Pure function over bytes; answers "no such path" (404) and "wrong method"
- * (405, with the Allow list) itself. HEAD is accepted wherever GET is.
+ * (405, with the Allow list) itself. HEAD is accepted wherever GET is. Each
+ * endpoint's row also says which role it needs.
  */
 #ifndef MEMDUMP_ROUTE_H
 #define MEMDUMP_ROUTE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "accounts.h"
 
 #define ROUTE_PREFIX "/api/memory-dumps"
 #define ROUTE_ARG_MAX 512 /* longer path arguments are refused (404) */
@@ -21,6 +25,10 @@ enum route_id {
 	ROUTE_VMS,           /* GET    /vms */
 	ROUTE_DUMP,          /* DELETE /dumps/{id} */
 	ROUTE_DUMP_DOWNLOAD, /* GET    /dumps/{id}/download */
+	ROUTE_SESSION,       /* GET    /session */
+	ROUTE_LOGIN,         /* POST   /session */
+	ROUTE_LOGOUT,        /* DELETE /session */
+	ROUTE_AUDIT,         /* GET    /audit */
 	ROUTE__MAX
 };
 
@@ -30,6 +38,12 @@ struct route {
 	enum route_id id;
 	char arg[ROUTE_ARG_MAX + 1]; /* the {vm} or {id} segment, "" when none */
 	const char *allow;           /* for ROUTE_BAD_METHOD: "GET, HEAD" / "POST" / ... */
+	/* who may call it (docs/security.md): open endpoints need no identity (login,
+	 * logout); the others need role `need`, and with `unscoped` a grant without a
+	 * scope (what spans every VM: the audit log, accounts). */
+	bool open;
+	enum role need;
+	bool unscoped;
 };
 
 const char *route_name(enum route_id id);

@@ -85,6 +85,23 @@ int store_inventory_lookup(struct store *st, const char *const *names, size_t n,
 int store_trigger_record(struct store *st, const json_t *dumps, const json_t *trigger,
                          struct err *e);
 
+/* ---- access control (lib/redis_auth.c) ---- */
+
+/* Dashboard sessions, by id (the SHA-256 hex of the cookie value, never the
+ * value): put stores value (borrowed) for ttl_s; touch reads it and renews the
+ * TTL (new object in *out; ERR_NOT_FOUND when it expired or never existed); del
+ * ends it (no error when it was gone already). */
+int store_session_put(struct store *st, const char *id, const json_t *value, long ttl_s,
+                      struct err *e);
+int store_session_touch(struct store *st, const char *id, long ttl_s, json_t **out, struct err *e);
+int store_session_del(struct store *st, const char *id, struct err *e);
+
+/* Rate-limit counters memdump:limit:KIND:SUBJECT: add by (0: only read) and get
+ * the window's count and the seconds left in it (window_s for a new window). */
+int store_limit_hit(struct store *st, const char *kind, const char *subject, long long by,
+                    long window_s, long long *count, long *ttl_s, struct err *e);
+int store_limit_clear(struct store *st, const char *kind, const char *subject, struct err *e);
+
 /* ---- the poller (docs/poller.md) ---- */
 
 /*

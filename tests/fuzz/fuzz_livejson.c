@@ -47,11 +47,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ps->v[ps->n].value = (struct store_bytes){piece[k + 1], plen[k + 1]};
 		ps->n++;
 	}
-	body = livejson_status(&raw, "2026-11-22T18:30:00.000Z", &len);
+	body = livejson_status(&raw, "2026-11-22T18:30:00.000Z", NULL, &len);
 	if (rawjson_object_scan(body, len, NULL, 0, &compact) < 0 || !compact)
 		abort();
 	free(body);
-	body = livejson_vms(&raw, &len);
+	body = livejson_vms(&raw, NULL, &len);
 	if (rawjson_object_scan(body, len, NULL, 0, &compact) < 0 || !compact)
 		abort();
 	free(body);

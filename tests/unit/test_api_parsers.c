@@ -39,6 +39,12 @@ static void test_trigger_cases(void **state)
 	assert_int_equal(datacase_run("trigger", caserender_trigger), 0);
 }
 
+static void test_credentials_cases(void **state)
+{
+	(void)state;
+	assert_int_equal(datacase_run("credentials", caserender_credentials), 0);
+}
+
 static void test_route_arg_cap(void **state)
 {
 	char path[ROUTE_ARG_MAX + 64];
@@ -212,6 +218,7 @@ int main(void)
 	    cmocka_unit_test(test_route_cases),
 	    cmocka_unit_test(test_query_cases),
 	    cmocka_unit_test(test_trigger_cases),
+	    cmocka_unit_test(test_credentials_cases),
 	    cmocka_unit_test(test_route_arg_cap),
 	    cmocka_unit_test(test_query_caps),
 	    cmocka_unit_test(test_query_int),

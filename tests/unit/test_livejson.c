@@ -262,7 +262,7 @@ static void test_status_body(void **state)
 	raw.hashes[1].n = 2;
 	raw.strings[0] = b("{\"at\":\"t\",\"vms\":[],\"accepted\":0,\"refused\":0}");
 	raw.strings[1] = b("not json");
-	body = livejson_status(&raw, "2026-01-03T00:00:00.000Z", &len);
+	body = livejson_status(&raw, "2026-01-03T00:00:00.000Z", NULL, &len);
 	body = text0(body, len);
 	assert_int_equal(strlen(body), len); /* no NUL inside */
 	check_json(body, len,
@@ -281,7 +281,7 @@ static void test_status_body(void **state)
 	free(body);
 
 	memset(&raw, 0, sizeof(raw));
-	body = livejson_status(&raw, "x", &len);
+	body = livejson_status(&raw, "x", NULL, &len);
 	check_json(body, len,
 	           "{\"generated_at\":\"x\",\"active\":[],\"active_count\":0,\"services\":[],"
 	           "\"last_trigger\":null,\"poller\":null}");
@@ -320,7 +320,7 @@ static void test_vms_body(void **state)
 	raw.hashes[1].n = 3;
 	raw.hashes[2].v = health;
 	raw.hashes[2].n = 3;
-	body = livejson_vms(&raw, &len);
+	body = livejson_vms(&raw, NULL, &len);
 	body = text0(body, len);
 	check_json(body, len,
 	           "{\"vms\":[{\"latest\":null},{\"latest\":null},"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../../fcgi/auth.h"
 #include "../../../fcgi/history.h"
 #include "../../../fcgi/query.h"
 #include "../../../fcgi/route.h"
@@ -92,5 +93,36 @@ char *caserender_trigger(const char *input, size_t len)
 	out = xasprintf("vms: %s\nformat: %s", list, t.format ? t.format : "(default)");
 	free(list);
 	trigger_req_release(&t);
+	return out;
+}
+
+char *caserender_credentials(const char *input, size_t len)
+{
+	char *copy = xstrndup(input, len), *nl, *v, *out;
+	char hex[AUTH_SESSION_ID_HEX + 1];
+	const char *tok;
+	size_t tlen;
+
+	if ((nl = strchr(copy, '\n')) != NULL)
+		*nl = '\0';
+	v = strchr(copy, ':');
+	if (v == NULL) {
+		free(copy);
+		return xstrdup("error: invalid: input is 'cookie|bearer|query: VALUE'");
+	}
+	*v++ = '\0';
+	if (*v == ' ')
+		v++;
+	if (strcmp(copy, "cookie") == 0)
+		out = auth_cookie_session(v, hex) == 0 ? xasprintf("session %s", hex)
+		                                       : xstrdup("no session");
+	else if (strcmp(copy, "bearer") == 0)
+		out = auth_bearer(v, &tok, &tlen) == 0 ? xasprintf("token %.*s", (int)tlen, tok)
+		                                       : xstrdup("not a bearer token");
+	else if (strcmp(copy, "query") == 0)
+		out = xstrdup(auth_query_has_token(v) ? "credential in query" : "no credential");
+	else
+		out = xstrdup("error: invalid: input is 'cookie|bearer|query: VALUE'");
+	free(copy);
 	return out;
 }

@@ -5,6 +5,8 @@
  *   route:   "METHOD PATH"            -> "route <name> arg=<arg>" / "404" / "405 Allow: ..."
  *   query:   raw query string          -> the /records filter and its two InfluxQL statements
  *   trigger: request body              -> "vms: a, b\nformat: elf" or the error
+ *   credentials: "cookie: V" / "bearer: V" / "query: V" (one line) -> what the
+ *            auth gate reads from that header or query string
  */
 #ifndef MEMDUMP_CASERENDER_API_H
 #define MEMDUMP_CASERENDER_API_H
@@ -14,6 +16,7 @@
 char *caserender_route(const char *input, size_t len);
 char *caserender_query(const char *input, size_t len);
 char *caserender_trigger(const char *input, size_t len);
+char *caserender_credentials(const char *input, size_t len);
 
 /* "now" used by caserender_query: 2026-11-22T18:30:00Z */
 #define CASERENDER_NOW_MS 1795372200000LL
