@@ -349,8 +349,9 @@ int auth_identify(struct auth *a, const struct exch_req *q, struct identity *id,
                   struct auth_outcome *out, struct exch_resp *r)
 {
 	char hex[AUTH_SESSION_ID_HEX + 1];
-	const char *tok;
-	size_t len;
+	const char *tok = NULL;
+	size_t len = 0;
+	bool bearer;
 
 	auth_outcome_set(out, "", AUTHZ_NONE, "ok", "");
 	if (!a->enabled) {
@@ -366,17 +367,11 @@ int auth_identify(struct auth *a, const struct exch_req *q, struct identity *id,
 		return -1;
 	}
 	auth_refresh(a);
-	if (q->authorization != NULL && *q->authorization != '\0') {
-		if (auth_bearer(q->authorization, &tok, &len) < 0) {
-			auth_outcome_set(out, "", AUTHZ_TOKEN, "refused", "not a Bearer token");
-			auth_unauthenticated(r, "the Authorization header must be 'Bearer TOKEN' "
-			                        "with an API token from memdump-admin token add");
-			return -1;
-		}
+	bearer = q->authorization != NULL && auth_bearer(q->authorization, &tok, &len) == 0;
+	if (bearer)
 		return auth_by_token(a, tok, len, id, out, r);
-	}
-	if (auth_cookie_session(q->cookie, hex) == 0)
-		return auth_by_session(a, hex, id, out, r);
+	/* after a token (scripts behind the same web server), before a cookie; an
+	 * Authorization: Basic the web server checked itself (auth_basic) is its business */
 	if (a->trust_remote && q->remote_user != NULL && *q->remote_user != '\0') {
 		char names[ACCOUNTS_LIST_MAX][ACCOUNTS_NAME_MAX + 1];
 		const char *ptrs[ACCOUNTS_LIST_MAX];
@@ -391,6 +386,14 @@ int auth_identify(struct auth *a, const struct exch_req *q, struct identity *id,
 		n = auth_remote_groups(q->remote_groups, names, ptrs, ACCOUNTS_LIST_MAX);
 		return auth_identity(a, q->remote_user, AUTHZ_REMOTE, ptrs, n, id, out, r);
 	}
+	if (q->authorization != NULL && *q->authorization != '\0') {
+		auth_outcome_set(out, "", AUTHZ_TOKEN, "refused", "not a Bearer token");
+		auth_unauthenticated(r, "the Authorization header must be 'Bearer TOKEN' with an "
+		                        "API token from memdump-admin token add");
+		return -1;
+	}
+	if (auth_cookie_session(q->cookie, hex) == 0)
+		return auth_by_session(a, hex, id, out, r);
 	auth_outcome_set(out, "", AUTHZ_NONE, "refused", "no credentials");
 	auth_unauthenticated(r, "log in, or send Authorization: Bearer TOKEN (an API token)");
 	return -1;

@@ -34,7 +34,8 @@ struct exch_req {
 	/* credentials and attribution (fcgi/auth.c) */
 	const char *authorization; /* HTTP_AUTHORIZATION or NULL */
 	const char *cookie;        /* HTTP_COOKIE or NULL */
-	const char *remote_user;   /* REMOTE_USER (trusted only with MEMDUMP_TRUST_REMOTE_USER) */
+	const char *remote_user;   /* MEMDUMP_REMOTE_USER fastcgi_param (trusted only with
+	                            * MEMDUMP_TRUST_REMOTE_USER=yes) */
 	const char *remote_groups; /* MEMDUMP_REMOTE_GROUPS fastcgi_param, comma-separated */
 	const char *remote_addr;   /* REMOTE_ADDR */
 	const char *request_id;    /* MEMDUMP_REQUEST_ID fastcgi_param ($request_id) or "" */

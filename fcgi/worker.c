@@ -221,7 +221,9 @@ static void worker_serve(struct api_ctx *ctx, FCGX_Request *fr)
 	q.accel_prefix = FCGX_GetParam("MEMDUMP_ACCEL_PREFIX", fr->envp);
 	q.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
 	q.cookie = FCGX_GetParam("HTTP_COOKIE", fr->envp);
-	q.remote_user = FCGX_GetParam("REMOTE_USER", fr->envp);
+	/* our own parameter, never fastcgi_params' REMOTE_USER: nginx fills $remote_user
+	 * from any Basic header, checked or not */
+	q.remote_user = FCGX_GetParam("MEMDUMP_REMOTE_USER", fr->envp);
 	q.remote_groups = FCGX_GetParam("MEMDUMP_REMOTE_GROUPS", fr->envp);
 	q.remote_addr = FCGX_GetParam("REMOTE_ADDR", fr->envp);
 	q.request_id = FCGX_GetParam("MEMDUMP_REQUEST_ID", fr->envp);
