@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authz.h"
 #include "dump.h"
 #include "history.h"
 #include "influx.h"
@@ -233,7 +234,8 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			                         "the VM's memdumpd did not answer", NULL));
 			continue;
 		}
-		if (svc_dump_create(s, vm, t.format, &dump, &conflict, &e) < 0) {
+		if (svc_dump_create(s, vm, t.format, q->who != NULL ? q->who->user : NULL, &dump,
+		                    &conflict, &e) < 0) {
 			if (e.code == ERR_UNAVAILABLE || e.code == ERR_TIMEOUT)
 				down[si] = true;
 			json_array_append_new(
