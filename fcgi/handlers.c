@@ -358,7 +358,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			          "service_unavailable");
 			continue;
 		}
-		if (svc_dump_create(s, vm, t.format, &dump, &conflict, &e) < 0) {
+		if (svc_dump_create(s, vm, t.format, q->who->user, &dump, &conflict, &e) < 0) {
 			if (e.code == ERR_UNAVAILABLE || e.code == ERR_TIMEOUT)
 				down[si] = true;
 			json_array_append_new(

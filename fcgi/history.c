@@ -14,13 +14,13 @@
 #include "json_util.h"
 #include "xmalloc.h"
 
-const char *const history_records_keys[] = {"limit", "offset", "vm", "state",
-                                            "since", "until",  NULL};
+const char *const history_records_keys[] = {"limit", "offset", "vm",           "state",
+                                            "since", "until",  "requested_by", NULL};
 const char *const history_stats_keys[] = {"vm", "since", "until", NULL};
 
 static const char *const history_fields[] = {
-    "dump_id", "vm",         "host",  "state",      "format",      "path", "size_bytes",
-    "sha256",  "duration_s", "error", "started_at", "finished_at", NULL,
+    "dump_id", "vm",         "host",  "state",      "format",      "path",         "size_bytes",
+    "sha256",  "duration_s", "error", "started_at", "finished_at", "requested_by", NULL,
 };
 
 static int history_time(const struct query *q, const char *key, long long *out, struct err *e)
@@ -61,6 +61,15 @@ int history_filter_parse(const struct query *q, long long now_ms, struct history
 			return err_set(e, ERR_INVALID, "'vm': %s", ne.msg);
 		f->vm = xstrdup(v);
 	}
+	if ((v = query_get(q, "requested_by")) != NULL) {
+		struct err ne;
+
+		if (dump_user_check(v, strlen(v), &ne) < 0) {
+			err_set(e, ERR_INVALID, "'requested_by': %s", ne.msg);
+			goto fail;
+		}
+		f->requested_by = xstrdup(v);
+	}
 	if ((v = query_get(q, "state")) != NULL) {
 		enum dump_state s;
 
@@ -96,24 +105,29 @@ void history_filter_release(struct history_filter *f)
 		return;
 	free(f->vm);
 	free(f->state);
+	free(f->requested_by);
 	free(f->scope);
 	memset(f, 0, sizeof(*f));
 }
 
-/* " WHERE time >= Xms AND time < Yms [AND vm = '..'] [AND state = '..'] [AND (scope)]", new. */
+/* " WHERE time >= Xms AND time < Yms [AND vm = '..'] [AND state = '..']
+ * [AND requested_by = '..'] [AND (scope)]", new. */
 static char *history_where(const struct history_filter *f, long long since, long long until,
                            const char *force_state)
 {
 	char *vm = f->vm ? influx_ql_quote(f->vm) : NULL;
 	const char *st = force_state ? force_state : f->state;
 	char *state = st ? influx_ql_quote(st) : NULL;
-	char *w = xasprintf(" WHERE time >= %lldms AND time < %lldms%s%s%s%s%s%s%s", since, until,
-	                    vm ? " AND vm = " : "", vm ? vm : "", state ? " AND state = " : "",
-	                    state ? state : "", f->scope ? " AND (" : "", f->scope ? f->scope : "",
-	                    f->scope ? ")" : "");
+	char *by = f->requested_by ? influx_ql_quote(f->requested_by) : NULL;
+	char *w =
+	    xasprintf(" WHERE time >= %lldms AND time < %lldms%s%s%s%s%s%s%s%s%s", since, until,
+	              vm ? " AND vm = " : "", vm ? vm : "", state ? " AND state = " : "",
+	              state ? state : "", by ? " AND requested_by = " : "", by ? by : "",
+	              f->scope ? " AND (" : "", f->scope ? f->scope : "", f->scope ? ")" : "");
 
 	free(vm);
 	free(state);
+	free(by);
 	return w;
 }
 

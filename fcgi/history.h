@@ -26,6 +26,7 @@ struct history_filter {
 	long long limit, offset;
 	char *vm;                     /* NULL: any */
 	char *state;                  /* NULL: any */
+	char *requested_by;           /* NULL: any (a field, /records only) */
 	long long since_ms, until_ms; /* [since, until) */
 	char *scope; /* InfluxQL condition of the caller's scope (authz_influx_where), or NULL */
 };

@@ -185,6 +185,24 @@ int dump_vm_name_check(const char *name, size_t len, struct err *e)
 	return 0;
 }
 
+int dump_user_check(const char *name, size_t len, struct err *e)
+{
+	if (len == 0 || len > DUMP_USER_MAX)
+		return err_set(e, ERR_INVALID, "a user name has 1 to %d characters, not %zu",
+		               DUMP_USER_MAX, len);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '@' || c == '-'))
+			return err_set(e, ERR_INVALID,
+			               "a user name may hold only A-Z a-z 0-9 _ . @ - (byte 0x%02x "
+			               "at %zu)",
+			               c, i);
+	}
+	return 0;
+}
+
 void dump_vm_path_component(const char *name, char *out)
 {
 	size_t i;

@@ -55,6 +55,13 @@ int dump_id_check(const char *id, struct err *e);
 #define DUMP_VM_NAME_MAX 128
 int dump_vm_name_check(const char *name, size_t len, struct err *e);
 
+/*
+ * User names (who requested a dump, the accounts file's names): 1..DUMP_USER_MAX
+ * bytes of [A-Za-z0-9_.@-]. ERR_INVALID saying what is allowed.
+ */
+#define DUMP_USER_MAX 64
+int dump_user_check(const char *name, size_t len, struct err *e);
+
 /* A filesystem-safe form of a valid VM name: bytes outside [A-Za-z0-9._-] become
  * '_', a leading '.' becomes '_'. out must hold DUMP_VM_NAME_MAX + 1 bytes. */
 void dump_vm_path_component(const char *name, char *out);

@@ -295,8 +295,8 @@ int svc_dump_cancel(struct svc *s, const char *dump_id, json_t **out, struct err
 	return svc_dump_by_id(s, "DELETE", dump_id, out, e);
 }
 
-int svc_dump_create(struct svc *s, const char *vm, const char *format, json_t **out,
-                    char **conflict_id, struct err *e)
+int svc_dump_create(struct svc *s, const char *vm, const char *format, const char *requested_by,
+                    json_t **out, char **conflict_id, struct err *e)
 {
 	json_t *req = json_object();
 	char *body;
@@ -312,6 +312,14 @@ int svc_dump_create(struct svc *s, const char *vm, const char *format, json_t **
 	    (format != NULL && json_object_get(req, "format") == NULL)) {
 		json_decref(req);
 		return err_set(e, ERR_INVALID, "VM name or format is not valid UTF-8");
+	}
+	if (requested_by != NULL) {
+		if (dump_user_check(requested_by, strlen(requested_by), e) < 0) {
+			json_decref(req);
+			err_prefix(e, "requested_by");
+			return -1;
+		}
+		json_object_set_new(req, "requested_by", json_string(requested_by));
 	}
 	body = jsonu_dump(req);
 	json_decref(req);

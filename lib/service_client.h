@@ -31,10 +31,11 @@ int svc_vms(struct svc *s, json_t **out, struct err *e);
 int svc_dumps(struct svc *s, json_t **out, struct err *e);
 /* GET /api/dumps/{id} -> new dump object. */
 int svc_dump_get(struct svc *s, const char *dump_id, json_t **out, struct err *e);
-/* POST /api/dumps {"vm":..,"format":..} (format NULL: default) -> new dump object.
+/* POST /api/dumps {"vm":..,"format":..,"requested_by":..} (format NULL: default;
+ * requested_by NULL: omitted, else it must pass dump_user_check) -> new dump object.
  * On ERR_CONFLICT, *conflict_id (if not NULL) receives the active dump's id (new). */
-int svc_dump_create(struct svc *s, const char *vm, const char *format, json_t **out,
-                    char **conflict_id, struct err *e);
+int svc_dump_create(struct svc *s, const char *vm, const char *format, const char *requested_by,
+                    json_t **out, char **conflict_id, struct err *e);
 /* DELETE /api/dumps/{id} -> new dump object. */
 int svc_dump_cancel(struct svc *s, const char *dump_id, json_t **out, struct err *e);
 

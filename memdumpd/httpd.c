@@ -230,7 +230,9 @@ static enum MHD_Result httpd_create(struct httpd *h, struct MHD_Connection *c, s
 	if (request_create_parse(cn->body ? cn->body : "", cn->len, &rq, &e) < 0)
 		return httpd_error(c, MHD_HTTP_BAD_REQUEST,
 		                   rq.bad_json ? "invalid_json" : "invalid_field", e.msg);
-	if (queue_create(h->ctx.queue, rq.vm, rq.format, &dump, conflict, &e) < 0) {
+	if (queue_create(h->ctx.queue, rq.vm, rq.format,
+	                 rq.requested_by[0] != '\0' ? rq.requested_by : NULL, &dump, conflict,
+	                 &e) < 0) {
 		json_t *err;
 
 		switch (e.code) {

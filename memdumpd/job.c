@@ -38,6 +38,7 @@ void job_free(struct job *j)
 	free(j->host);
 	free(j->path);
 	free(j->error);
+	free(j->requested_by);
 	free(j);
 }
 
@@ -45,6 +46,12 @@ void job_set_error(struct job *j, const char *msg)
 {
 	free(j->error);
 	j->error = msg != NULL ? xstrndup(msg, JOB_ERROR_MAX) : NULL;
+}
+
+void job_set_requested_by(struct job *j, const char *user)
+{
+	free(j->requested_by);
+	j->requested_by = user != NULL ? xstrndup(user, DUMP_USER_MAX) : NULL;
 }
 
 static json_t *job_time_new(long long ms)
@@ -90,6 +97,8 @@ json_t *job_to_json(const struct job *j)
 	json_object_set_new(o, "sha256",
 	                    done && j->sha256[0] ? json_string(j->sha256) : json_null());
 	json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
+	json_object_set_new(o, "requested_by",
+	                    j->requested_by ? json_string(j->requested_by) : json_null());
 	return o;
 }
 
@@ -214,6 +223,16 @@ struct job *job_from_json(const char *buf, size_t len, struct err *e)
 		if ((s = job_str_get(o, "error", JOB_ERROR_MAX, e)) == NULL)
 			goto fail;
 		job_set_error(j, s);
+	}
+	v = json_object_get(o, "requested_by"); /* absent in records of older versions */
+	if (v != NULL && !json_is_null(v)) {
+		if ((s = job_str_get(o, "requested_by", DUMP_USER_MAX, e)) == NULL)
+			goto fail;
+		if (dump_user_check(s, strlen(s), e) < 0) {
+			err_prefix(e, "member 'requested_by'");
+			goto fail;
+		}
+		job_set_requested_by(j, s);
 	}
 	if (st == DUMP_COMPLETED && (j->size_bytes < 0 || j->sha256[0] == '\0')) {
 		err_set(e, ERR_INVALID, "a completed record needs size_bytes and sha256");

@@ -20,10 +20,11 @@
 
 struct job {
 	char id[DUMP_ID_SIZE];
-	char *vm;    /* owned */
-	char *host;  /* owned */
-	char *path;  /* owned: final file path */
-	char *error; /* owned, NULL when none */
+	char *vm;           /* owned */
+	char *host;         /* owned */
+	char *path;         /* owned: final file path */
+	char *error;        /* owned, NULL when none */
+	char *requested_by; /* owned, NULL when unknown (dump_user_check holds) */
 	enum dump_format format;
 	enum dump_state state;
 	int progress; /* 0..100 */
@@ -43,6 +44,9 @@ struct job *job_new(const char *id, const char *vm, const char *host, const char
 void job_free(struct job *j);
 /* Replace the error text (copied, capped at JOB_ERROR_MAX; NULL clears). */
 void job_set_error(struct job *j, const char *msg);
+
+/* Replace who requested the dump (copied; NULL clears). The caller has checked it. */
+void job_set_requested_by(struct job *j, const char *user);
 
 /* New JSON dump object (size_bytes and sha256 only once completed). */
 json_t *job_to_json(const struct job *j);

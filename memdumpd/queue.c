@@ -616,8 +616,8 @@ static unsigned long long queue_pending_bytes(struct queue *q)
 	return sum;
 }
 
-int queue_create(struct queue *q, const char *vm, enum dump_format fmt, json_t **out,
-                 char conflict_id[DUMP_ID_SIZE], struct err *e)
+int queue_create(struct queue *q, const char *vm, enum dump_format fmt, const char *requested_by,
+                 json_t **out, char conflict_id[DUMP_ID_SIZE], struct err *e)
 {
 	struct entry *en;
 	unsigned long long mem = 0, need, avail;
@@ -672,13 +672,15 @@ int queue_create(struct queue *q, const char *vm, enum dump_format fmt, json_t *
 	en->q = q;
 	en->job = job_new(id, vm, q->host, path, fmt, queue_now_ms());
 	en->job->bytes_total = mem;
+	job_set_requested_by(en->job, requested_by);
 	free(path);
 	if (journal_write(q->journal, en->job, e) < 0) {
 		entry_free(en);
 		goto out;
 	}
 	queue_append(q, en);
-	log_info("dump_queued", "id=%s vm=%s format=%s", id, log_q(vm), dump_format_name(fmt));
+	log_info("dump_queued", "id=%s vm=%s format=%s requested_by=%s", id, log_q(vm),
+	         dump_format_name(fmt), log_q(requested_by != NULL ? requested_by : "-"));
 	queue_schedule(q);
 	en = queue_find(q, id);
 	*out = en != NULL ? queue_json(en) : json_null();

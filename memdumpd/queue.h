@@ -40,10 +40,11 @@ struct queue *queue_new(const struct queue_config *cfg, struct virt *v, struct j
  * without touching q or what the workers use. */
 int queue_free(struct queue *q);
 
-/* New dump -> *out (new dump object). ERR_NOT_FOUND, ERR_CONFLICT (*conflict_id
- * names the active dump), ERR_NO_SPACE, ERR_UNAVAILABLE, ERR_IO. */
-int queue_create(struct queue *q, const char *vm, enum dump_format fmt, json_t **out,
-                 char conflict_id[DUMP_ID_SIZE], struct err *e);
+/* New dump -> *out (new dump object); requested_by (checked by the caller) may be
+ * NULL: unknown. ERR_NOT_FOUND, ERR_CONFLICT (*conflict_id names the active dump),
+ * ERR_NO_SPACE, ERR_UNAVAILABLE, ERR_IO. */
+int queue_create(struct queue *q, const char *vm, enum dump_format fmt, const char *requested_by,
+                 json_t **out, char conflict_id[DUMP_ID_SIZE], struct err *e);
 int queue_get(struct queue *q, const char *id, json_t **out, struct err *e);
 /* New array, newest first. */
 json_t *queue_list(struct queue *q, const struct request_list *filter);

@@ -32,8 +32,10 @@ int request_create_parse(const char *body, size_t len, struct request_create *ou
 		goto out;
 	}
 	json_object_foreach(root, key, v) {
-		if (strcmp(key, "vm") != 0 && strcmp(key, "format") != 0) {
-			err_set(e, ERR_INVALID, "unknown member '%.64s': allowed are vm and format",
+		if (strcmp(key, "vm") != 0 && strcmp(key, "format") != 0 &&
+		    strcmp(key, "requested_by") != 0) {
+			err_set(e, ERR_INVALID,
+			        "unknown member '%.64s': allowed are vm, format and requested_by",
 			        key);
 			goto out;
 		}
@@ -65,6 +67,18 @@ int request_create_parse(const char *body, size_t len, struct request_create *ou
 			err_prefix(e, "member 'format'");
 			goto out;
 		}
+	}
+	v = json_object_get(root, "requested_by");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v)) {
+			err_set(e, ERR_INVALID, "member 'requested_by' must be a string");
+			goto out;
+		}
+		if (dump_user_check(json_string_value(v), json_string_length(v), e) < 0) {
+			err_prefix(e, "member 'requested_by'");
+			goto out;
+		}
+		memcpy(out->requested_by, json_string_value(v), json_string_length(v) + 1);
 	}
 	rc = 0;
 out:

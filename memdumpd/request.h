@@ -17,11 +17,13 @@
 #define REQUEST_LIMIT_DEFAULT 200
 #define REQUEST_LIMIT_MAX 1000
 
-/* POST /api/dumps: {"vm": NAME, "format": FMT?}; unknown members are refused. */
+/* POST /api/dumps: {"vm": NAME, "format": FMT?, "requested_by": USER?}; unknown
+ * members are refused; USER follows dump_user_check, null is the same as absent. */
 struct request_create {
 	char vm[DUMP_VM_NAME_MAX + 1];
 	enum dump_format format;
-	bool bad_json; /* set on failure when the body is not JSON at all */
+	char requested_by[DUMP_USER_MAX + 1]; /* "" when absent */
+	bool bad_json;                        /* set on failure when the body is not JSON at all */
 };
 int request_create_parse(const char *body, size_t len, struct request_create *out, struct err *e);
 

@@ -121,6 +121,10 @@ int spool_line(const struct job *j, char **out, size_t *len, struct err *e)
 	    influx_lp_field_float(lp, "duration_s", dur, e) < 0 ||
 	    influx_lp_field_str(lp, "error", j->error ? j->error : "", e) < 0)
 		goto out;
+	/* no field when unknown: queries then read null, as for points of older versions */
+	if (j->requested_by != NULL &&
+	    influx_lp_field_str(lp, "requested_by", j->requested_by, e) < 0)
+		goto out;
 	if (j->started_ms > 0) {
 		jsonu_time_format(j->started_ms, t);
 		if (influx_lp_field_str(lp, "started_at", t, e) < 0)

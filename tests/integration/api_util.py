@@ -97,9 +97,9 @@ def dump_obj(dump_id, vm, state="completed", service="http://127.0.0.1:1", **kw)
 def seed_redis(r, service):
     """The documented schema (docs/redis-schema.md) as the poller writes it."""
     active = dump_obj("20261122T183000Z-0123456789ab", "web-server", "running",
-                      service=service)
+                      service=service, requested_by="alice")
     done = dump_obj("20261122T170000Z-aaaaaaaaaaaa", "db-server", "completed",
-                    service=service, size_bytes=2048,
+                    service=service, requested_by=None, size_bytes=2048,
                     sha256="ab" * 32, duration_s=1.5,
                     finished_at="2026-11-22T17:00:02.000Z")
     vms = {
@@ -126,12 +126,16 @@ def seed_redis(r, service):
 
 
 def seed_influx(influx, db, points):
-    """points: (time_ms, vm, state, size_bytes, duration_s, dump_id) per finished dump,
-    in the mem_dumps schema of docs/influxdb.md."""
+    """points: (time_ms, vm, state, size_bytes, duration_s, dump_id[, requested_by]) per
+    finished dump, in the mem_dumps schema of docs/influxdb.md (no requested_by, or None:
+    a point as versions before it wrote them)."""
     lines = []
-    for t, vm, state, size, dur, did in points:
+    for t, vm, state, size, dur, did, *rest in points:
+        by = rest[0] if rest else None
         vm_tag = vm.replace(",", "\\,").replace(" ", "\\ ").replace("=", "\\=")
         fields = [f'dump_id="{did}"', f'path="/var/dumps/{did}.elf"', f"duration_s={dur}"]
+        if by is not None:
+            fields.append(f'requested_by="{by}"')
         if size is not None:
             fields.append(f"size_bytes={size}i")
             fields.append(f'sha256="{"cd" * 32}"')

@@ -83,8 +83,11 @@ class Store:
         return v.decode() if v is not None else None
 
 
-def create_dump(service_url, vm):
-    r = requests.post(service_url + "/api/dumps", json={"vm": vm}, timeout=30)
+def create_dump(service_url, vm, requested_by=None):
+    body = {"vm": vm}
+    if requested_by is not None:
+        body["requested_by"] = requested_by
+    r = requests.post(service_url + "/api/dumps", json=body, timeout=30)
     assert r.status_code == 202, r.text
     return r.json()["dump"]
 

@@ -19,6 +19,9 @@ from api_util import (API, ReadStack, assert_error, children, get, seed_influx, 
 
 NOW_MS = int(time.time() * 1000)
 JSON = {"Content-Type": "application/json"}
+# who requested the seeded dump i: REQUESTERS[i % 5] (None: a point written before
+# requested_by existed)
+REQUESTERS = ("alice", "alice", "bob@corp.example", None, None)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,8 @@ def rs(tmp_path_factory, influx_server):
     for i in range(30):  # 30 finished dumps over the last 3 days
         state = ("completed", "failed", "cancelled")[i % 3]
         pts.append((NOW_MS - i * 2 * 3600 * 1000, ("web-server", "db-server")[i % 2], state,
-                    1000 + i if state == "completed" else None, 1.0 + i, f"d{i:02d}"))
+                    1000 + i if state == "completed" else None, 1.0 + i, f"d{i:02d}",
+                    REQUESTERS[i % 5]))
     pts.append((NOW_MS + 1000, "we'ird vm", "completed", 7, 0.5, "odd"))
     seed_influx(influx_server, db, pts)
     yield st
@@ -48,12 +52,15 @@ def test_status(rs):
     assert b["services"][0]["service"] == rs.service_url
     assert b["last_trigger"]["vms"] == ["web-server"]
     assert "generated_at" in b and "poller" in b
+    assert b["active"][0]["requested_by"] == "alice"  # the poller's copy, passed through
 
 
 def test_status_vm(rs):
     r = get(rs.base, "status/db-server")
     assert r.status_code == 200
     assert r.json()["vm"] == "db-server" and r.json()["dump"]["state"] == "completed"
+    assert "requested_by" in r.json()["dump"] and r.json()["dump"]["requested_by"] is None
+    assert get(rs.base, "status/web-server").json()["dump"]["requested_by"] == "alice"
     assert_error(get(rs.base, "status/cache-server"), 404, "not_found")
     assert_error(get(rs.base, "status/.."), 404, "not_found")  # nginx normalises to /status
 
@@ -91,6 +98,34 @@ def test_records_pagination_and_filters(rs):
     assert 0 < recent["total"] < 31
     old = get(rs.base, "records", params={"until": "2000-01-01"}).json()
     assert old["total"] == 0
+
+
+def test_records_requested_by(rs):
+    b = get(rs.base, "records", params={"limit": 100}).json()
+    by = {x["dump_id"]: x["requested_by"] for x in b["records"]}
+    assert len(by) == 31
+    assert by["d00"] == "alice" and by["d02"] == "bob@corp.example"
+    assert by["d03"] is None and by["odd"] is None  # old points: null, never absent
+    alice = get(rs.base, "records", params={"requested_by": "alice"}).json()
+    assert alice["total"] == len(alice["records"]) == sum(
+        1 for i in range(30) if REQUESTERS[i % 5] == "alice")
+    assert all(x["requested_by"] == "alice" for x in alice["records"])
+    both = get(rs.base, "records", params={"requested_by": "bob@corp.example",
+                                           "vm": "db-server", "limit": 2}).json()
+    assert both["total"] == sum(1 for i in range(1, 30, 2) if REQUESTERS[i % 5] ==
+                                "bob@corp.example")
+    assert len(both["records"]) == 2
+    assert all(x["vm"] == "db-server" and x["requested_by"] == "bob@corp.example"
+               for x in both["records"])
+    nobody = get(rs.base, "records", params={"requested_by": "carol"}).json()
+    assert nobody["total"] == 0 and nobody["records"] == []
+    for bad in ("", "a b", "x" * 65, "al'ice", "jos\u00e9", "a/b"):
+        body = assert_error(get(rs.base, "records", params={"requested_by": bad}), 422,
+                            "invalid_field")
+        assert "requested_by" in body["error"]["message"]
+    assert_error(get(rs.base, "records?requested_by=a&requested_by=b"), 400, "invalid_query")
+    # /stats is unchanged: no such filter
+    assert_error(get(rs.base, "stats", params={"requested_by": "alice"}), 400, "invalid_query")
 
 
 def test_stats(rs):

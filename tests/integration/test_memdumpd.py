@@ -4,6 +4,7 @@ Guests: the session's demo guests (256 MiB), plus this module's "md-big" (2 GiB,
 dump stays observable while running) and "md-small" (128 MiB, a fourth VM)."""
 
 import hashlib
+import json
 import os
 import signal
 import time
@@ -36,10 +37,12 @@ class Md:
         kw.setdefault("timeout", 30)
         return self.s.request(method, self.url + path, **kw)
 
-    def create(self, vm, fmt=None):
+    def create(self, vm, fmt=None, requested_by=None):
         body = {"vm": vm}
         if fmt:
             body["format"] = fmt
+        if requested_by is not None:
+            body["requested_by"] = requested_by
         return self.req("POST", "/api/dumps", json=body)
 
     def get(self, dump_id):
@@ -179,6 +182,39 @@ def test_dump_completes_hash_matches_file_and_influx(md, shared, influx_server):
     assert suffix.status_code == 206 and suffix.content == tail
 
 
+def test_requested_by_in_dump_journal_and_influx(md, shared, influx_server):
+    r = md.create(SMALL, requested_by="alice")
+    assert r.status_code == 202, r.text
+    d = r.json()["dump"]
+    assert d["requested_by"] == "alice"
+    journal = shared.dump_dir / ".memdumpd" / "journal" / f"{d['dump_id']}.json"
+    d = md.wait_final(d["dump_id"])
+    assert d["state"] == "completed" and d["requested_by"] == "alice", d
+    listed = md.req("GET", "/api/dumps", params={"vm": SMALL}).json()["dumps"]
+    assert [x["requested_by"] for x in listed if x["dump_id"] == d["dump_id"]] == ["alice"]
+    assert json.loads(journal.read_text())["requested_by"] == "alice"
+    rec = influx_record(influx_server, shared.influx_db, d["dump_id"])
+    assert rec["requested_by"] == "alice"
+    # a string field, not a tag: it is not among the series' tag keys
+    keys = influx_server.query("SHOW TAG KEYS FROM mem_dumps", db=shared.influx_db)
+    tags = [v[0] for s in keys["results"][0].get("series", []) for v in s["values"]]
+    assert "requested_by" not in tags and "vm" in tags
+
+    # absent: null everywhere, and no field in the point
+    r = md.create(SMALL)
+    assert r.status_code == 202, r.text
+    d = md.wait_final(r.json()["dump"]["dump_id"])
+    assert d["state"] == "completed" and d["requested_by"] is None, d
+    rec = influx_record(influx_server, shared.influx_db, d["dump_id"])
+    assert rec["requested_by"] is None
+
+    # refused, naming the member; nothing queued
+    r = md.create(SMALL, requested_by="bob;drop")
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "invalid_field" and "requested_by" in err["message"]
+
+
 def test_concurrency_limit_two_running_two_queued(md):
     ids = []
     for vm in ("web-server", "db-server", "cache-server", SMALL):
@@ -290,6 +326,10 @@ BAD_BODIES = [
     (b'{"vm": "web-server", "extra": 1}', "invalid_field"),
     (b'{"vm": "web-server"} trailing', "invalid_json"),
     (b"\xff\xfe", "invalid_json"),
+    (b'{"vm": "web-server", "requested_by": ""}', "invalid_field"),
+    (b'{"vm": "web-server", "requested_by": "alice smith"}', "invalid_field"),
+    (b'{"vm": "web-server", "requested_by": 7}', "invalid_field"),
+    (('{"vm": "web-server", "requested_by": "' + "a" * 65 + '"}').encode(), "invalid_field"),
 ]
 
 

@@ -59,7 +59,7 @@ def test_dump_progress_and_completion_reach_redis(tmp_path, st):
     h = wait_for(lambda: store.hash("memdump:health").get(url), "health written")
     assert h["reachable"] is True and h["last_error"] is None and h["last_success"]
 
-    d = create_dump(url, VM)
+    d = create_dump(url, VM, requested_by="alice")
     dump_id = d["dump_id"]
     seen_active = []
 
@@ -72,7 +72,7 @@ def test_dump_progress_and_completion_reach_redis(tmp_path, st):
 
     rec = wait_for(finished, "dump completed in Redis", timeout=180, logs=[poller, st.memdumpd])
     assert rec["state"] == "completed", rec
-    assert rec["service"] == url
+    assert rec["service"] == url and rec["requested_by"] == "alice"
     assert len(rec["sha256"]) == 64 and rec["size_bytes"] > 0 and rec["progress"] == 100
     for a in seen_active:  # whatever was seen while active was a live dump record
         assert a["state"] in ("queued", "running") and 0 <= a["progress"] <= 100
@@ -81,6 +81,7 @@ def test_dump_progress_and_completion_reach_redis(tmp_path, st):
     assert 0 < ttl <= 86400  # finished dumps expire (MEMDUMP_RECORD_TTL)
     latest = store.hash("memdump:latest")[VM]
     assert latest["dump_id"] == dump_id and latest["state"] == "completed"
+    assert latest["requested_by"] == "alice"
     poller_key = store.get("memdump:poller")
     assert poller_key["id"] == poller.lease_id and store.r.ttl("memdump:poller") > 0
 
@@ -103,6 +104,7 @@ def test_dump_progress_and_completion_reach_redis(tmp_path, st):
     wait_for(lambda: store.hash("memdump:health").get(url), "health rebuilt")
     rebuilt = wait_for(lambda: store.dump(dump_id), "dump record rebuilt")
     assert rebuilt["state"] == "completed" and rebuilt["sha256"] == rec["sha256"]
+    assert rebuilt["requested_by"] == "alice"  # rebuilt from memdumpd, not Redis
     assert 0 < store.r.ttl(f"memdump:dump:{dump_id}") <= 86400
     assert wait_for(lambda: store.hash("memdump:latest").get(VM), "latest rebuilt")[
         "dump_id"] == dump_id

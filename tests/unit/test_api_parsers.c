@@ -212,6 +212,49 @@ static void test_stats_build_garbage_numbers(void **state)
 		json_decref(series[i]);
 }
 
+/* Rows of SELECT * -> records: requested_by from its column; null for points written
+ * before the field existed (no such column, or null in the row). */
+static void test_records_requested_by(void **state)
+{
+	const char *txt = "[{\"name\":\"mem_dumps\",\"columns\":[\"time\",\"dump_id\",\"vm\","
+	                  "\"requested_by\",\"state\"],\"values\":["
+	                  "[1795372201500,\"d1\",\"web\",\"alice\",\"completed\"],"
+	                  "[1795372200000,\"d0\",\"web\",null,\"failed\"]]},"
+	                  "{\"name\":\"mem_dumps\",\"columns\":[\"time\",\"dump_id\",\"vm\"],"
+	                  "\"values\":[[1795372100000,\"old\",\"db\"]]}]";
+	json_t *series = json_loads(txt, 0, NULL), *out, *r;
+
+	(void)state;
+	assert_non_null(series);
+	out = history_records_from_series(series);
+	assert_int_equal(json_array_size(out), 3);
+	r = json_array_get(out, 0);
+	assert_string_equal(jsonu_str(r, "requested_by"), "alice");
+	assert_string_equal(jsonu_str(r, "time"), "2026-11-22T18:30:01.500Z");
+	r = json_array_get(out, 1);
+	assert_non_null(json_object_get(r, "requested_by"));
+	assert_true(json_is_null(json_object_get(r, "requested_by")));
+	r = json_array_get(out, 2);
+	assert_string_equal(jsonu_str(r, "dump_id"), "old");
+	assert_non_null(json_object_get(r, "requested_by"));
+	assert_true(json_is_null(json_object_get(r, "requested_by")));
+	json_decref(out);
+	json_decref(series);
+}
+
+/* requested_by is a /records filter only; /stats refuses it as before. */
+static void test_requested_by_keys(void **state)
+{
+	struct query q;
+	struct err e = {0};
+
+	(void)state;
+	assert_int_equal(query_parse("requested_by=alice", history_records_keys, &q, &e), 0);
+	query_release(&q);
+	assert_int_equal(query_parse("requested_by=alice", history_stats_keys, &q, &e), -1);
+	assert_non_null(strstr(e.msg, "requested_by"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +268,8 @@ int main(void)
 	    cmocka_unit_test(test_csrf),
 	    cmocka_unit_test(test_stats_build),
 	    cmocka_unit_test(test_stats_build_garbage_numbers),
+	    cmocka_unit_test(test_records_requested_by),
+	    cmocka_unit_test(test_requested_by_keys),
 	};
 
 	jsonu_init();

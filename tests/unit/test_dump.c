@@ -76,6 +76,26 @@ static void test_vm_names(void **state)
 	assert_int_equal(e.code, ERR_INVALID);
 }
 
+static void test_user_names(void **state)
+{
+	char long_name[DUMP_USER_MAX + 2];
+	struct err e;
+
+	(void)state;
+	assert_int_equal(dump_user_check("alice", 5, &e), 0);
+	assert_int_equal(dump_user_check("a.b_c-d@corp.example", 20, &e), 0);
+	assert_int_equal(dump_user_check("", 0, &e), -1);
+	assert_int_equal(dump_user_check("a b", 3, &e), -1);
+	assert_int_equal(dump_user_check("a\0b", 3, &e), -1);
+	assert_int_equal(dump_user_check("a'b", 3, &e), -1);
+	assert_int_equal(dump_user_check("a/b", 3, &e), -1);
+	assert_int_equal(dump_user_check("jos\xc3\xa9", 5, &e), -1);
+	memset(long_name, 'a', sizeof(long_name));
+	assert_int_equal(dump_user_check(long_name, DUMP_USER_MAX, &e), 0);
+	assert_int_equal(dump_user_check(long_name, DUMP_USER_MAX + 1, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+}
+
 static void test_path_component(void **state)
 {
 	char out[DUMP_VM_NAME_MAX + 1];
@@ -92,9 +112,8 @@ static void test_path_component(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_states_and_formats),
-	    cmocka_unit_test(test_ids),
-	    cmocka_unit_test(test_vm_names),
+	    cmocka_unit_test(test_states_and_formats), cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_vm_names),           cmocka_unit_test(test_user_names),
 	    cmocka_unit_test(test_path_component),
 	};
 

@@ -1,6 +1,7 @@
 /*
  * test_memdumpd_parsers: memdumpd's pure parsers (request body, list query,
- * Range header, journal record and the InfluxDB line of a finished dump) by
+ * Range header, journal record and the InfluxDB line of a finished dump, each with
+ * requested_by) by
  * unit tests and the data-folder cases in tests/data/memdumpd_{body,range,journal}/.
  */
 #include <setjmp.h>
@@ -84,7 +85,35 @@ static void test_spool_line(void **state)
 	          "finished_at=\"2026-11-22T18:30:01.500Z\" 1795372201500\n");
 	assert_int_equal(len, strlen(line));
 	free(line);
+	/* who asked: a string field (not a tag), absent when unknown */
+	job_set_requested_by(j, "alice@corp");
+	assert_int_equal(spool_line(j, &line, &len, &e), 0);
+	assert_non_null(strstr(line, ",error=\"\",requested_by=\"alice@corp\",started_at="));
+	assert_null(strstr(line, "requested_by=alice"));
+	free(line);
+	job_set_requested_by(j, NULL);
+	assert_int_equal(spool_line(j, &line, &len, &e), 0);
+	assert_null(strstr(line, "requested_by"));
+	free(line);
 	job_free(j);
+}
+
+static void test_create_requested_by(void **state)
+{
+	struct request_create rq;
+	struct err e = {0};
+	const char *b = "{\"vm\":\"web\",\"requested_by\":\"alice\"}";
+
+	(void)state;
+	assert_int_equal(request_create_parse(b, strlen(b), &rq, &e), 0);
+	assert_string_equal(rq.requested_by, "alice");
+	b = "{\"vm\":\"web\"}";
+	assert_int_equal(request_create_parse(b, strlen(b), &rq, &e), 0);
+	assert_string_equal(rq.requested_by, "");
+	b = "{\"vm\":\"web\",\"requested_by\":\"a/b\"}";
+	assert_int_equal(request_create_parse(b, strlen(b), &rq, &e), -1);
+	assert_false(rq.bad_json);
+	assert_non_null(strstr(e.msg, "requested_by"));
 }
 
 int main(void)
@@ -92,7 +121,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_body_cases),    cmocka_unit_test(test_range_cases),
 	    cmocka_unit_test(test_journal_cases), cmocka_unit_test(test_list_query),
-	    cmocka_unit_test(test_spool_line),
+	    cmocka_unit_test(test_spool_line),    cmocka_unit_test(test_create_requested_by),
 	};
 
 	jsonu_init();

@@ -65,6 +65,13 @@ static void test_bad_id_refused_before_network(void **state)
 	assert_null(v);
 	assert_int_equal(svc_dump_cancel(s, "20261122T183000Z-0123456789ab", &v, &e), -1);
 	assert_int_equal(e.code, ERR_UNAVAILABLE);
+	/* a requested_by memdumpd would refuse is refused here, naming it */
+	assert_int_equal(svc_dump_create(s, "web", NULL, "bad name", &v, NULL, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_non_null(strstr(e.msg, "requested_by"));
+	assert_null(v);
+	assert_int_equal(svc_dump_create(s, "web", NULL, "alice", &v, NULL, &e), -1);
+	assert_int_equal(e.code, ERR_UNAVAILABLE);
 	svc_free(s);
 }
 

@@ -19,7 +19,8 @@ char *caserender_memdumpd_body(const char *input, size_t len)
 	if (request_create_parse(input, len, &rq, &e) < 0)
 		return xasprintf("error: %s: %s", rq.bad_json ? "invalid_json" : "invalid_field",
 		                 e.msg);
-	return xasprintf("vm: %s\nformat: %s", rq.vm, dump_format_name(rq.format));
+	return xasprintf("vm: %s\nformat: %s\nrequested_by: %s", rq.vm, dump_format_name(rq.format),
+	                 rq.requested_by[0] != '\0' ? rq.requested_by : "null");
 }
 
 char *caserender_memdumpd_range(const char *input, size_t len)
