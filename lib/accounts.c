@@ -869,6 +869,7 @@ int accounts_parse(const char *buf, size_t len, struct accounts **out, struct er
 		size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
 		struct acc_line l = {0};
 		size_t first = 0, dup;
+		const char *name;
 		char kind;
 		int r = 0;
 
@@ -917,17 +918,17 @@ int accounts_parse(const char *buf, size_t len, struct accounts **out, struct er
 			err_prefix(e, "line %zu", line);
 			goto out;
 		}
-		dup = acc_seen_add(&seen, kind,
-		                   kind == 'u'   ? a->users[a->n_users - 1].name
-		                   : kind == 'g' ? a->groups[a->n_groups - 1].name
-		                                 : a->tokens[a->n_tokens - 1].id,
-		                   line);
+		name = kind == 'u'   ? a->users[a->n_users - 1].name
+		       : kind == 'g' ? a->groups[a->n_groups - 1].name
+		                     : a->tokens[a->n_tokens - 1].id;
+		dup = acc_seen_add(&seen, kind, name, line);
 		if (dup != 0) {
-			err_set(e, ERR_INVALID, "line %zu: duplicate %s (first on line %zu)", line,
+			err_set(e, ERR_INVALID, "line %zu: duplicate %s '%s' (first on line %zu)",
+			        line,
 			        kind == 'u'   ? "user"
 			        : kind == 'g' ? "group"
 			                      : "token id",
-			        dup);
+			        name, dup);
 			goto out;
 		}
 	}
