@@ -577,13 +577,21 @@ struct account_token *accounts_token_new(struct accounts *a, const char *user, l
 
 /* (kind, name) -> first line, to refuse duplicates in linear time. */
 struct acc_seen {
+	const struct accounts *a; /* names are looked up here: arrays move on growth */
 	struct acc_seen_slot {
-		const char *name; /* borrowed from the model */
-		char kind;
-		size_t line;
+		size_t idx;
+		size_t line; /* 0: empty slot */
+		char kind;   /* 'u', 'g', 't' */
 	} * slots;
 	size_t cap, used;
 };
+
+static const char *acc_seen_name(const struct acc_seen *t, char kind, size_t idx)
+{
+	return kind == 'u'   ? t->a->users[idx].name
+	       : kind == 'g' ? t->a->groups[idx].name
+	                     : t->a->tokens[idx].id;
+}
 
 static uint64_t acc_fnv(char kind, const char *s)
 {
@@ -594,9 +602,10 @@ static uint64_t acc_fnv(char kind, const char *s)
 	return h;
 }
 
-/* 0 when added, else the line it was first seen on. */
-static size_t acc_seen_add(struct acc_seen *t, char kind, const char *name, size_t line)
+/* Record idx of kind (line > 0): 0 when new, else the line its name was first on. */
+static size_t acc_seen_add(struct acc_seen *t, char kind, size_t idx, size_t line)
 {
+	const char *name;
 	size_t i;
 
 	if (2 * (t->used + 1) > t->cap) {
@@ -606,16 +615,18 @@ static size_t acc_seen_add(struct acc_seen *t, char kind, const char *name, size
 		t->slots = xcalloc(t->cap, sizeof(*t->slots));
 		t->used = 0;
 		for (size_t k = 0; k < old.cap; k++)
-			if (old.slots[k].name != NULL)
-				acc_seen_add(t, old.slots[k].kind, old.slots[k].name,
+			if (old.slots[k].line != 0)
+				acc_seen_add(t, old.slots[k].kind, old.slots[k].idx,
 				             old.slots[k].line);
 		free(old.slots);
 	}
-	for (i = acc_fnv(kind, name) & (t->cap - 1); t->slots[i].name != NULL;
+	name = acc_seen_name(t, kind, idx);
+	for (i = acc_fnv(kind, name) & (t->cap - 1); t->slots[i].line != 0;
 	     i = (i + 1) & (t->cap - 1))
-		if (t->slots[i].kind == kind && strcmp(t->slots[i].name, name) == 0)
+		if (t->slots[i].kind == kind &&
+		    strcmp(acc_seen_name(t, kind, t->slots[i].idx), name) == 0)
 			return t->slots[i].line;
-	t->slots[i].name = name;
+	t->slots[i].idx = idx;
 	t->slots[i].kind = kind;
 	t->slots[i].line = line;
 	t->used++;
@@ -846,7 +857,7 @@ static int acc_parse_token(struct accounts *a, struct acc_line *l, struct err *e
 int accounts_parse(const char *buf, size_t len, struct accounts **out, struct err *e)
 {
 	struct accounts *a = accounts_new();
-	struct acc_seen seen = {0};
+	struct acc_seen seen = {.a = a};
 	size_t *token_lines = NULL;
 	size_t line = 0, pos = 0;
 	int rc = -1;
@@ -868,7 +879,7 @@ int accounts_parse(const char *buf, size_t len, struct accounts **out, struct er
 		const char *s = buf + pos, *nl = memchr(s, '\n', len - pos);
 		size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
 		struct acc_line l = {0};
-		size_t first = 0, dup;
+		size_t first = 0, dup, idx;
 		const char *name;
 		char kind;
 		int r = 0;
@@ -918,10 +929,11 @@ int accounts_parse(const char *buf, size_t len, struct accounts **out, struct er
 			err_prefix(e, "line %zu", line);
 			goto out;
 		}
-		name = kind == 'u'   ? a->users[a->n_users - 1].name
-		       : kind == 'g' ? a->groups[a->n_groups - 1].name
-		                     : a->tokens[a->n_tokens - 1].id;
-		dup = acc_seen_add(&seen, kind, name, line);
+		idx = kind == 'u'   ? a->n_users - 1
+		      : kind == 'g' ? a->n_groups - 1
+		                    : a->n_tokens - 1;
+		name = acc_seen_name(&seen, kind, idx);
+		dup = acc_seen_add(&seen, kind, idx, line);
 		if (dup != 0) {
 			err_set(e, ERR_INVALID, "line %zu: duplicate %s '%s' (first on line %zu)",
 			        line,
