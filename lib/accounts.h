@@ -100,6 +100,28 @@ struct account_token *accounts_token(const struct accounts *a, const char *id);
 /* Validators shared with memdump-admin's arguments (0 or -1 with e). */
 int accounts_name_check(const char *name, struct err *e);
 int accounts_pattern_check(const char *glob, struct err *e);
+/* A token label: printable UTF-8 without blanks, 1..ACCOUNTS_LABEL_MAX bytes. */
+int accounts_label_check(const char *label, struct err *e);
+/* "a,b,c" -> new array of new strings (names, or globs when patterns); "" is the
+ * empty list. Items are checked, at most ACCOUNTS_LIST_MAX, none twice. */
+int accounts_list_parse(const char *text, bool patterns, char ***out, size_t *n, struct err *e);
+/* Replace the list (*v, *n), freed, with (nv, nn), stolen. */
+void accounts_list_set(char ***v, size_t *n, char **nv, size_t nn);
+
+/*
+ * Editing (memdump-admin). The _add functions append a zeroed record with a
+ * copy of name (role none, no scope) and return it borrowed (valid until the
+ * next add or del); ERR_CONFLICT when the name exists, ERR_INVALID for a bad
+ * name, ERR_TOO_LARGE past ACCOUNTS_RECORDS_MAX. accounts_user_del also removes
+ * the user's tokens and returns how many (-1: no such user); accounts_group_del
+ * also removes the group from every user's groups= and returns how many users
+ * listed it (-1: no such group); accounts_token_del returns 0 or -1.
+ */
+struct account_user *accounts_user_add(struct accounts *a, const char *name, struct err *e);
+struct account_group *accounts_group_add(struct accounts *a, const char *name, struct err *e);
+int accounts_user_del(struct accounts *a, const char *name);
+int accounts_group_del(struct accounts *a, const char *name);
+int accounts_token_del(struct accounts *a, const char *id);
 
 /*
  * API tokens: "mdt_" ID(12 hex) "_" SECRET(43 base64url) = 60 bytes.
@@ -109,5 +131,12 @@ int accounts_pattern_check(const char *glob, struct err *e);
 int accounts_token_split(const char *token, size_t len, char id[ACCOUNTS_TOKEN_ID_LEN + 1]);
 /* SHA-256 hex of a token string (what the file stores). */
 void accounts_token_hash(const char *token, size_t len, char out[65]);
+/* A new token for user (who must exist): a fresh unique id, 32 bytes from
+ * getrandom() as the secret; the token text goes to token (shown once, never
+ * stored), its record (hash only) is appended to a and returned borrowed.
+ * expires 0: never; label may be NULL. */
+struct account_token *accounts_token_new(struct accounts *a, const char *user, long long created,
+                                         long long expires, const char *label,
+                                         char token[ACCOUNTS_TOKEN_LEN + 1], struct err *e);
 
 #endif
