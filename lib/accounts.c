@@ -24,6 +24,7 @@
 
 #include <openssl/evp.h>
 
+#include "dump.h"
 #include "xmalloc.h"
 
 #define ACCOUNTS_HASH_MAX 256            /* a crypt(3) string */
@@ -64,45 +65,12 @@ int accounts_name_check(const char *name, struct err *e)
 		return err_set(e, ERR_INVALID, "empty name");
 	if (n > ACCOUNTS_NAME_MAX)
 		return err_set(e, ERR_TOO_LARGE, "name longer than %d bytes", ACCOUNTS_NAME_MAX);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '@' || c == '-'))
-			return err_set(e, ERR_INVALID,
-			               "name '%.*s' has a character outside [A-Za-z0-9_.@-]",
-			               (int)(n > 64 ? 64 : n), name);
-	}
+	/* the characters of a dump's requested_by (lib/dump.c) */
+	if (dump_user_check(name, n, NULL) < 0)
+		return err_set(e, ERR_INVALID,
+		               "name '%.*s' has a character outside [A-Za-z0-9_.@-]",
+		               (int)(n > 64 ? 64 : n), name);
 	return 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
-static size_t acc_utf8_len(const unsigned char *s, size_t left)
-{
-	size_t n;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
 }
 
 /* Printable, non-blank UTF-8 (no ASCII control, space or DEL); 0 or -1. */
@@ -111,7 +79,7 @@ static int acc_text_check(const char *s, size_t n, const char *what, struct err 
 	const unsigned char *p = (const unsigned char *)s;
 
 	for (size_t i = 0; i < n;) {
-		size_t l = acc_utf8_len(p + i, n - i);
+		size_t l = dump_utf8_len(p + i, n - i);
 
 		if (l == 0)
 			return err_set(e, ERR_INVALID, "%s is not valid UTF-8", what);

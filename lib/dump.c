@@ -122,8 +122,7 @@ bad:
 	               "malformed dump id; expected YYYYMMDDTHHMMSSZ-xxxxxxxxxxxx (12 hex digits)");
 }
 
-/* Length of the UTF-8 sequence at p (max n bytes), 0 if invalid. */
-static size_t dump_utf8_len(const unsigned char *p, size_t n)
+size_t dump_utf8_len(const unsigned char *p, size_t n)
 {
 	size_t len;
 	unsigned cp;

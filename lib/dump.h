@@ -60,6 +60,10 @@ int dump_vm_name_check(const char *name, size_t len, struct err *e);
  * bytes of [A-Za-z0-9_.@-]. ERR_INVALID saying what is allowed.
  */
 #define DUMP_USER_MAX 64
+/* Length of the valid UTF-8 sequence at p (at most n bytes: 1..4), 0 when invalid
+ * (overlong forms and surrogates included). The project's one UTF-8 decoder step. */
+size_t dump_utf8_len(const unsigned char *p, size_t n);
+
 int dump_user_check(const char *name, size_t len, struct err *e);
 
 /* A filesystem-safe form of a valid VM name: bytes outside [A-Za-z0-9._-] become
