@@ -288,6 +288,62 @@ static void test_status_body(void **state)
 	free(body);
 }
 
+/* A view that sees VMs starting with "db" (escaped names decoded) on any host but "h2". */
+static bool view_db(void *arg, const char *vm, size_t vm_len, const char *host, size_t host_len)
+{
+	(void)arg;
+	return vm_len >= 2 && memcmp(vm, "db", 2) == 0 &&
+	       !(host_len == 2 && memcmp(host, "h2", 2) == 0);
+}
+
+static void test_scoped_view(void **state)
+{
+	struct store_pair active[] = {
+	    {b("d1"), b("{\"dump_id\":\"d1\",\"vm\":\"db1\",\"host\":\"h1\"}")},
+	    {b("d2"), b("{\"dump_id\":\"d2\",\"vm\":\"web\",\"host\":\"h1\"}")},
+	    {b("d3"), b("{\"dump_id\":\"d3\",\"vm\":\"\\u0064b2\",\"host\":\"h1\"}")},
+	    {b("d4"), b("{\"dump_id\":\"d4\",\"vm\":\"db4\",\"host\":\"h2\"}")},
+	    {b("d5"), b("{\"dump_id\":\"d5\"}")},
+	};
+	struct store_pair vms[] = {
+	    {b("db1"), b("{\"name\":\"db1\",\"host\":\"h1\"}")},
+	    {b("web"), b("{\"name\":\"web\",\"host\":\"h1\"}")},
+	};
+	struct livejson_view view = {view_db, NULL, "local"};
+	struct store_raw raw;
+	size_t len;
+	char *body;
+
+	(void)state;
+	memset(&raw, 0, sizeof(raw));
+	raw.hashes[0].v = active;
+	raw.hashes[0].n = 5;
+	raw.strings[0] = b("{\"at\":\"t\",\"vms\":[\"web\"]}");
+	body = livejson_status(&raw, "x", &view, &len);
+	check_json(body, len,
+	           "{\"generated_at\":\"x\",\"active\":["
+	           "{\"dump_id\":\"d1\",\"vm\":\"db1\",\"host\":\"h1\"},"
+	           "{\"dump_id\":\"d3\",\"vm\":\"db2\",\"host\":\"h1\"}],\"active_count\":2,"
+	           "\"services\":[],\"last_trigger\":null,\"poller\":null,\"auth\":\"local\"}");
+	free(body);
+	/* no filter: last_trigger shown, auth named */
+	view.visible = NULL;
+	body = livejson_status(&raw, "x", &view, &len);
+	assert_non_null(strstr(body, "\"active_count\":5"));
+	assert_non_null(strstr(body, "\"last_trigger\":{\"at\""));
+	free(body);
+
+	memset(&raw, 0, sizeof(raw));
+	raw.hashes[0].v = vms;
+	raw.hashes[0].n = 2;
+	view.visible = view_db;
+	body = livejson_vms(&raw, &view, &len);
+	check_json(body, len,
+	           "{\"vms\":[{\"name\":\"db1\",\"host\":\"h1\",\"latest\":null}],\"count\":1,"
+	           "\"services_down\":[]}");
+	free(body);
+}
+
 static void test_vms_body(void **state)
 {
 	struct store_pair vms[] = {
@@ -343,6 +399,7 @@ int main(void)
 	    cmocka_unit_test(test_string_decode),
 	    cmocka_unit_test(test_status_body),
 	    cmocka_unit_test(test_vms_body),
+	    cmocka_unit_test(test_scoped_view),
 	};
 
 	jsonu_init();
