@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auditq.h"
 #include "dump.h"
 #include "history.h"
 #include "influx.h"
@@ -37,6 +38,7 @@ struct api_ctx {
 	struct svc **svcs;
 	size_t n_svcs;
 	char *auth; /* "Bearer TOKEN" for memdumpd, or NULL */
+	struct auditlog *audit;
 };
 
 struct api_ctx *api_ctx_new(const struct config *cfg, struct err *e)
@@ -48,6 +50,9 @@ struct api_ctx *api_ctx_new(const struct config *cfg, struct err *e)
 	ctx->cfg = cfg;
 	ctx->store = store_new(config_str(cfg, CFG_REDIS_URL), API_REDIS_TIMEOUT_MS, e);
 	if (ctx->store == NULL)
+		goto fail;
+	ctx->audit = auditlog_new(cfg, e);
+	if (ctx->audit == NULL)
 		goto fail;
 	ctx->influx = influx_new(config_str(cfg, CFG_INFLUX_URL), config_str(cfg, CFG_INFLUX_DB),
 	                         config_str(cfg, CFG_INFLUX_TOKEN), API_INFLUX_TIMEOUT_MS);
@@ -67,6 +72,7 @@ void api_ctx_free(struct api_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
+	auditlog_free(ctx->audit);
 	store_free(ctx->store);
 	influx_free(ctx->influx);
 	for (size_t i = 0; i < ctx->n_svcs; i++)
@@ -77,6 +83,11 @@ void api_ctx_free(struct api_ctx *ctx)
 		free(ctx->auth);
 	}
 	free(ctx);
+}
+
+struct auditlog *api_ctx_audit(struct api_ctx *ctx)
+{
+	return ctx->audit;
 }
 
 static long long api_now_ms(void)
@@ -582,6 +593,9 @@ void api_handle(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp 
 		break;
 	case ROUTE_DUMP_DOWNLOAD:
 		api_download(ctx, q, rt.arg, r);
+		break;
+	case ROUTE_AUDIT:
+		api_audit(ctx->influx, q, r);
 		break;
 	case ROUTE__MAX:
 		exch_resp_error(r, 500, "internal", "unrouted request");

@@ -23,6 +23,7 @@ static const struct route_row route_table[ROUTE__MAX] = {
     {ROUTE_VMS, "vms", {"vms", NULL}, "GET", "GET, HEAD"},
     {ROUTE_DUMP, "dump", {"dumps", "*", NULL}, "DELETE", "DELETE"},
     {ROUTE_DUMP_DOWNLOAD, "download", {"dumps", "*", "download"}, "GET", "GET, HEAD"},
+    {ROUTE_AUDIT, "audit", {"audit", NULL}, "GET", "GET, HEAD"},
 };
 
 const char *route_name(enum route_id id)

@@ -21,6 +21,7 @@ enum route_id {
 	ROUTE_VMS,           /* GET    /vms */
 	ROUTE_DUMP,          /* DELETE /dumps/{id} */
 	ROUTE_DUMP_DOWNLOAD, /* GET    /dumps/{id}/download */
+	ROUTE_AUDIT,         /* GET    /audit */
 	ROUTE__MAX
 };
 

@@ -13,7 +13,7 @@
 
 #include "../../memdumpd/job.h"
 #include "../../memdumpd/request.h"
-#include "../../memdumpd/spool.h"
+#include "../../memdumpd/record.h"
 #include "json_util.h"
 #include "support/caserender_memdumpd.h"
 #include "support/datacase.h"
@@ -60,7 +60,7 @@ static void test_list_query(void **state)
 	assert_int_equal(request_list_add(&q, "vm", "../x", &e), -1);
 }
 
-static void test_spool_line(void **state)
+static void test_record_line(void **state)
 {
 	struct job *j = job_new("20261122T183000Z-0123456789ab", "web server", "kvm1",
 	                        "/var/dumps/web_server/x.elf", DUMP_FMT_ELF, 1795372200000LL);
@@ -74,7 +74,7 @@ static void test_spool_line(void **state)
 	j->finished_ms = 1795372201500LL;
 	j->size_bytes = 268435456;
 	memset(j->sha256, 'a', 64);
-	assert_int_equal(spool_line(j, &line, &len, &e), 0);
+	assert_int_equal(record_line(j, &line, &len, &e), 0);
 	assert_string_equal(
 	    line, "mem_dumps,format=elf,host=kvm1,state=completed,vm=web\\ server "
 	          "dump_id=\"20261122T183000Z-0123456789ab\","
@@ -92,7 +92,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_body_cases),    cmocka_unit_test(test_range_cases),
 	    cmocka_unit_test(test_journal_cases), cmocka_unit_test(test_list_query),
-	    cmocka_unit_test(test_spool_line),
+	    cmocka_unit_test(test_record_line),
 	};
 
 	jsonu_init();
