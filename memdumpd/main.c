@@ -170,8 +170,8 @@ int main(int argc, char **argv)
 	code = 1;
 	if ((jn = journal_open(dump_dir, &e)) == NULL ||
 	    (sp = record_spool_new(dump_dir, config_str(cfg, CFG_INFLUX_URL),
-	                    config_str(cfg, CFG_INFLUX_DB), config_str(cfg, CFG_INFLUX_TOKEN),
-	                    &e)) == NULL) {
+	                           config_str(cfg, CFG_INFLUX_DB),
+	                           config_str(cfg, CFG_INFLUX_TOKEN), &e)) == NULL) {
 		log_error("startup_failed", "error=%s", log_q(e.msg));
 		goto out;
 	}
