@@ -65,7 +65,7 @@ struct account_group {
 struct account_token {
 	char id[ACCOUNTS_TOKEN_ID_LEN + 1]; /* lower-case hex */
 	char *user;
-	char hash[65];              /* SHA-256 of the whole token string, lower-case hex */
+	char hash[65]; /* SHA-256 of the whole token string, lower-case hex */
 	long long created, expires; /* Unix seconds; expires 0: never */
 	char *label;                /* or NULL */
 };

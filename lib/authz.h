@@ -27,7 +27,7 @@ const char *authz_method_name(enum authz_method m);
 
 struct authz_grant {
 	enum role role;
-	const struct scope *scope;        /* borrowed from the accounts model; NULL: any */
+	const struct scope *scope; /* borrowed from the accounts model; NULL: any */
 	char from[ACCOUNTS_NAME_MAX + 8]; /* "user" or "group:NAME" */
 };
 
@@ -71,8 +71,7 @@ bool authz_glob_match(const char *glob, const char *s);
  */
 char *authz_influx_where(const struct identity *id, enum role min);
 
-/* {"user","auth","groups":[...],"role","grants":[{"role","from","vms":[..],"hosts":[..]}]} (new).
- */
+/* {"user","auth","groups":[...],"role","grants":[{"role","from","vms":[..],"hosts":[..]}]} (new). */
 json_t *authz_identity_json(const struct identity *id);
 
 #endif
