@@ -99,7 +99,7 @@ $(BINDIR)/memdump-api: $(call obj,fcgi/main.c) $(API_A) $(LIB_A)
 $(BINDIR)/memdump-admin: $(call obj,admin/main.c) $(ADMIN_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_ADMIN)
-$(BINDIR)/%: $(BUILD)/obj/tests/tools/%.o $(LIB_A)
+$(BINDIR)/%: $(BUILD)/obj/tests/tools/%.o $(ADMIN_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_ALL)
 

@@ -1,27 +1,178 @@
 /*
- * audit_cmd: placeholder so branch wt-a links; the real module (spool, InfluxDB,
- * chain verification) is written on another branch and replaces this file at
- * merge. Both functions fail with "audit support is not merged yet".
+ * audit_cmd: see audit_cmd.h. One struct auditlog per run, made at the first
+ * event and freed at exit; each event is spooled, then the spool is drained at
+ * once (at most ADMIN_AUDIT_SEND_MS). Verification reads mem_dump_audit in pages
+ * of ADMIN_AUDIT_PAGE rows, oldest first, and hands them to audit_verify.
  */
 #include "audit_cmd.h"
 
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auditlog.h"
+#include "audit.h"
+#include "influx.h"
+#include "json_util.h"
+#include "xmalloc.h"
+
+#define ADMIN_AUDIT_SEND_MS 15000
+#define ADMIN_AUDIT_PAGE 10000
+#define ADMIN_AUDIT_MAX 2000000 /* events one verify reads; more: use --since */
+#define ADMIN_INFLUX_TIMEOUT_MS 30000
+
+static struct auditlog *admin_audit_log;
+
+static void admin_audit_atexit(void)
+{
+	auditlog_free(admin_audit_log);
+	admin_audit_log = NULL;
+}
+
+/* Who runs memdump-admin: SUDO_USER, else the login name, else the uid's name. */
+static void admin_audit_who(char *out, size_t cap)
+{
+	const char *s = getenv("SUDO_USER");
+	struct passwd *pw;
+
+	if (s == NULL || s[0] == '\0')
+		s = getlogin();
+	if ((s == NULL || s[0] == '\0') && (pw = getpwuid(geteuid())) != NULL)
+		s = pw->pw_name;
+	snprintf(out, cap, "%s", s != NULL && s[0] != '\0' ? s : "unknown");
+}
 
 int admin_audit_event(const struct config *cfg, const char *action, const char *target_user,
                       const char *detail, struct err *e)
 {
-	(void)cfg;
-	(void)action;
-	(void)target_user;
-	(void)detail;
-	return err_set(e, ERR_UNSUPPORTED, "audit support is not merged yet");
+	struct audit_event ev = {0};
+	char who[AUDIT_TEXT_MAX + 1], *text;
+	struct err se = {0};
+
+	if (admin_audit_log == NULL) {
+		admin_audit_log = auditlog_new(cfg, e);
+		if (admin_audit_log == NULL)
+			return -1;
+		atexit(admin_audit_atexit);
+	}
+	admin_audit_who(who, sizeof(who));
+	text = xasprintf("target=%s%s%s", target_user ? target_user : "",
+	                 detail && detail[0] ? " " : "", detail ? detail : "");
+	ev.action = action;
+	ev.result = "ok";
+	ev.user = who;
+	ev.auth = "local";
+	ev.role = "admin";
+	ev.client = "memdump-admin";
+	ev.detail = text;
+	auditlog_emit(admin_audit_log, &ev);
+	free(text);
+	if (auditlog_flush(admin_audit_log, ADMIN_AUDIT_SEND_MS, &se) < 0)
+		fprintf(stderr,
+		        "memdump-admin: note: the audit event stays in %s until memdump-api sends "
+		        "it (%s)\n",
+		        config_str(cfg, CFG_AUDIT_SPOOL), se.msg);
+	return 0;
+}
+
+static void admin_verify_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: memdump-admin audit verify [--since TIME]\n"
+	        "  reads every mem_dump_audit event (since TIME, RFC 3339 or a date) and checks\n"
+	        "  each chain; exit 0 intact, 1 broken, 69 InfluxDB unavailable\n");
+}
+
+/* Read every event since since_ms into rs; 0, or -1 with e. */
+static int admin_verify_read(struct influx *ix, long long since_ms, struct audit_recs *rs,
+                             struct err *e)
+{
+	long long until_ms = (long long)time(NULL) * 1000 + 86400LL * 1000;
+
+	for (long long offset = 0;; offset += ADMIN_AUDIT_PAGE) {
+		char *ql = xasprintf("SELECT * FROM " AUDIT_MEASUREMENT
+		                     " WHERE time >= %lldms AND time < %lldms ORDER BY time ASC "
+		                     "LIMIT %d OFFSET %lld",
+		                     since_ms, until_ms, ADMIN_AUDIT_PAGE, offset);
+		json_t *series = NULL;
+		size_t before = rs->n + rs->malformed;
+		int rc = influx_query(ix, ql, &series, e);
+
+		free(ql);
+		if (rc == 0)
+			rc = audit_recs_from_series(series, rs, ADMIN_AUDIT_MAX, e);
+		json_decref(series);
+		if (rc < 0)
+			return -1;
+		if (rs->n + rs->malformed - before < ADMIN_AUDIT_PAGE)
+			return 0;
+	}
 }
 
 int admin_audit_verify(const struct config *cfg, int argc, char **argv)
 {
-	(void)cfg;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "memdump-admin: audit verify: audit support is not merged yet\n");
-	return 1;
+	long long since_ms = 0;
+	bool from_start = true;
+	struct influx *ix = NULL;
+	struct audit_recs rs = {0};
+	struct audit_report rep = {0};
+	struct err e = {0};
+	int i = 0, code = 0;
+
+	if (i < argc && strcmp(argv[i], "verify") == 0)
+		i++;
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
+			if (jsonu_time_parse(argv[++i], &since_ms, &e) < 0 || since_ms < 0) {
+				fprintf(stderr, "memdump-admin: --since '%s': %s\n", argv[i],
+				        e.msg);
+				return 64;
+			}
+			from_start = false;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			admin_verify_usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "memdump-admin: audit verify: unknown argument '%s'\n",
+			        argv[i]);
+			admin_verify_usage(stderr);
+			return 64;
+		}
+	}
+	ix = influx_new(config_str(cfg, CFG_INFLUX_URL), config_str(cfg, CFG_INFLUX_DB),
+	                config_str(cfg, CFG_INFLUX_TOKEN), ADMIN_INFLUX_TIMEOUT_MS);
+	if (admin_verify_read(ix, since_ms, &rs, &e) < 0) {
+		if (e.code == ERR_NOT_FOUND && strstr(e.msg, "database not found") != NULL) {
+			printf("audit: 0 events in 0 chains, intact\n");
+			goto out;
+		}
+		fprintf(stderr, "memdump-admin: cannot read the audit events from %s: %s\n",
+		        config_str(cfg, CFG_INFLUX_URL), e.msg);
+		code = e.code == ERR_TOO_LARGE ? 1 : 69;
+		goto out;
+	}
+	audit_verify(&rs, from_start, &rep);
+	if (rep.n_findings == 0) {
+		printf("audit: %zu events in %zu chains, intact\n", rep.events, rep.chains);
+		goto out;
+	}
+	for (size_t k = 0; k < rep.n_findings; k++) {
+		char *t = audit_finding_text(&rep.findings[k]);
+
+		printf("%s\n", t);
+		free(t);
+	}
+	if (rep.more > 0)
+		printf("... and %zu more problems\n", rep.more);
+	printf("audit: %zu events in %zu chains, BROKEN (%zu problems)\n", rep.events, rep.chains,
+	       rep.n_findings + rep.more);
+	code = 1;
+out:
+	audit_report_release(&rep);
+	audit_recs_release(&rs);
+	influx_free(ix);
+	return code;
 }

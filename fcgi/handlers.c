@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "auditlog.h"
+#include "auditq.h"
 #include "auth.h"
 #include "authz.h"
 #include "dump.h"
@@ -42,6 +44,7 @@ struct api_ctx {
 	size_t n_svcs;
 	char *auth; /* "Bearer TOKEN" for memdumpd, or NULL */
 	struct auth *gate;
+	struct auditlog *audit;
 };
 
 struct api_ctx *api_ctx_new(const struct config *cfg, struct err *e)
@@ -60,6 +63,9 @@ struct api_ctx *api_ctx_new(const struct config *cfg, struct err *e)
 	if (config_num(cfg, CFG_AUTH) == 1)
 		log_warn("auth_disabled", "msg=\"MEMDUMP_AUTH=none: anyone who reaches the API may "
 		                          "trigger, cancel and download every dump\"");
+	ctx->audit = auditlog_new(cfg, e);
+	if (ctx->audit == NULL)
+		goto fail;
 	ctx->influx = influx_new(config_str(cfg, CFG_INFLUX_URL), config_str(cfg, CFG_INFLUX_DB),
 	                         config_str(cfg, CFG_INFLUX_TOKEN), API_INFLUX_TIMEOUT_MS);
 	urls = config_service_urls(cfg, &ctx->n_svcs);
@@ -79,6 +85,7 @@ void api_ctx_free(struct api_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	auth_free(ctx->gate);
+	auditlog_free(ctx->audit);
 	store_free(ctx->store);
 	influx_free(ctx->influx);
 	for (size_t i = 0; i < ctx->n_svcs; i++)
@@ -89,6 +96,11 @@ void api_ctx_free(struct api_ctx *ctx)
 		free(ctx->auth);
 	}
 	free(ctx);
+}
+
+struct auditlog *api_ctx_audit(struct api_ctx *ctx)
+{
+	return ctx->audit;
 }
 
 static long long api_now_ms(void)
@@ -149,22 +161,28 @@ static int api_query(const struct exch_req *q, const char *const *keys, struct q
 
 /* ---- access: audit events and scopes -------------------------------------------------- */
 
-/* One audit event (docs/security.md) for this request. */
-static void api_audit(struct api_ctx *ctx, const struct exch_req *q, const char *action,
+/* One audit event (docs/security.md) for this request: logged and spooled for
+ * InfluxDB by the worker's chain (lib/auditlog.h). */
+static void api_event(struct api_ctx *ctx, const struct exch_req *q, const char *action,
                       const char *result, int status, const char *vm, const char *dump_id,
                       const char *detail)
 {
 	const struct identity *who = q->who;
+	struct audit_event ev = {
+	    .action = action,
+	    .result = result,
+	    .request_id = q->request_id,
+	    .user = who ? who->user : "",
+	    .auth = who ? authz_method_name(who->method) : "",
+	    .role = who && who->n_grants > 0 ? role_name(authz_role_max(who)) : "",
+	    .client = q->remote_addr,
+	    .vm = vm,
+	    .dump_id = dump_id,
+	    .detail = detail,
+	    .status = status,
+	};
 
-	(void)ctx;
-	log_info("audit",
-	         "action=%s result=%s status=%d user=%s auth=%s role=%s client=%s request_id=%s "
-	         "vm=%s dump_id=%s detail=%s",
-	         action, result, status, log_q(who ? who->user : ""),
-	         who ? authz_method_name(who->method) : "",
-	         who ? role_name(authz_role_max(who)) : "",
-	         log_q(q->remote_addr ? q->remote_addr : ""), log_q(q->request_id),
-	         log_q(vm ? vm : ""), log_q(dump_id ? dump_id : ""), log_q(detail ? detail : ""));
+	auditlog_emit(ctx->audit, &ev);
 }
 
 /* The role q's identity has for a VM on a host. */
@@ -291,7 +309,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 		goto out_noreq;
 	}
 	if (auth_trigger_allow(ctx->gate, q->who, t.n, r) < 0) {
-		api_audit(ctx, q, "refused", "refused", 429, NULL, NULL, "trigger rate limit");
+		api_event(ctx, q, "refused", "refused", 429, NULL, NULL, "trigger rate limit");
 		goto out;
 	}
 	if (store_inventory_lookup(ctx->store, (const char *const *)t.vms, t.n, &inv, &e) < 0) {
@@ -314,7 +332,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			json_array_append_new(
 			    results, api_refused(vm, "vm_not_found",
 			                         "no memdumpd reports a VM of this name", NULL));
-			api_audit(ctx, q, "trigger", "refused", 404, vm, NULL, "vm_not_found");
+			api_event(ctx, q, "trigger", "refused", 404, vm, NULL, "vm_not_found");
 			continue;
 		}
 		if (role < ROLE_OPERATOR) {
@@ -324,7 +342,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			         "dumping this VM needs the operator role (yours: %s)",
 			         role_name(role));
 			json_array_append_new(results, api_refused(vm, "forbidden", msg, NULL));
-			api_audit(ctx, q, "trigger", "refused", 403, vm, NULL, "forbidden");
+			api_event(ctx, q, "trigger", "refused", 403, vm, NULL, "forbidden");
 			continue;
 		}
 		if (mine >= auth_user_max_active(ctx->gate)) {
@@ -336,7 +354,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			         q->who->user, mine, auth_user_max_active(ctx->gate));
 			json_array_append_new(results,
 			                      api_refused(vm, "too_many_dumps", msg, NULL));
-			api_audit(ctx, q, "trigger", "refused", 429, vm, NULL, "too_many_dumps");
+			api_event(ctx, q, "trigger", "refused", 429, vm, NULL, "too_many_dumps");
 			continue;
 		}
 		if (s == NULL) {
@@ -344,7 +362,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			    results,
 			    api_refused(vm, "service_unavailable",
 			                "the VM's memdumpd is not in MEMDUMP_SERVICE_URL", NULL));
-			api_audit(ctx, q, "trigger", "failed", 503, vm, NULL,
+			api_event(ctx, q, "trigger", "failed", 503, vm, NULL,
 			          "service_unavailable");
 			continue;
 		}
@@ -354,7 +372,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			json_array_append_new(
 			    results, api_refused(vm, "service_unavailable",
 			                         "the VM's memdumpd did not answer", NULL));
-			api_audit(ctx, q, "trigger", "failed", 503, vm, NULL,
+			api_event(ctx, q, "trigger", "failed", 503, vm, NULL,
 			          "service_unavailable");
 			continue;
 		}
@@ -365,7 +383,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 			    results, api_refused(vm, api_refusal_code(e.code), e.msg, conflict));
 			log_info("trigger_refused", "vm=%s code=%s msg=%s", log_q(vm),
 			         api_refusal_code(e.code), log_q(e.msg));
-			api_audit(ctx, q, "trigger", "refused", 0, vm, conflict,
+			api_event(ctx, q, "trigger", "refused", 0, vm, conflict,
 			          api_refusal_code(e.code));
 			free(conflict);
 			continue;
@@ -382,7 +400,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 		json_array_append_new(dumps, dump);
 		accepted++;
 		mine++;
-		api_audit(ctx, q, "trigger", "ok", 202, vm, jsonu_str(dump, "dump_id"), NULL);
+		api_event(ctx, q, "trigger", "ok", 202, vm, jsonu_str(dump, "dump_id"), NULL);
 		log_info("trigger_accepted", "vm=%s dump_id=%s", log_q(vm),
 		         log_q(jsonu_str(dump, "dump_id")));
 	}
@@ -709,7 +727,7 @@ static void api_audit_outcome(struct api_ctx *ctx, const struct exch_req *q, con
 		shown.method = out->method;
 		qa.who = &shown;
 	}
-	api_audit(ctx, &qa, action, out->result, status, NULL, NULL, out->detail);
+	api_event(ctx, &qa, action, out->result, status, NULL, NULL, out->detail);
 }
 
 static void api_dispatch(struct api_ctx *ctx, const struct exch_req *q, const struct route *rt,
@@ -736,19 +754,19 @@ static void api_dispatch(struct api_ctx *ctx, const struct exch_req *q, const st
 		break;
 	case ROUTE_DUMP:
 		api_cancel(ctx, q, rt->arg, r);
-		api_audit(ctx, q, "cancel", r->status < 300 ? "ok" : "refused", r->status, NULL,
+		api_event(ctx, q, "cancel", r->status < 300 ? "ok" : "refused", r->status, NULL,
 		          rt->arg, NULL);
 		break;
 	case ROUTE_DUMP_DOWNLOAD:
 		api_download(ctx, q, rt->arg, r);
-		api_audit(ctx, q, "download", r->status < 300 ? "ok" : "refused", r->status, NULL,
+		api_event(ctx, q, "download", r->status < 300 ? "ok" : "refused", r->status, NULL,
 		          rt->arg, NULL);
 		break;
 	case ROUTE_SESSION:
 		auth_session_get(ctx->gate, q, q->who, r);
 		break;
 	case ROUTE_AUDIT:
-		exch_resp_error(r, 501, "not_implemented", "the audit log is not available yet");
+		api_audit(ctx->influx, q, r);
 		break;
 	case ROUTE_LOGIN:
 	case ROUTE_LOGOUT:
@@ -799,7 +817,7 @@ void api_handle(struct api_ctx *ctx, const struct exch_req *q0, struct exch_resp
 	}
 	q.who = &who;
 	if (auth_require(&who, rt.need, rt.unscoped, r) < 0) {
-		api_audit(ctx, &q, "refused", "refused", 403, NULL, NULL, route_name(rt.id));
+		api_event(ctx, &q, "refused", "refused", 403, NULL, NULL, route_name(rt.id));
 		return;
 	}
 	api_dispatch(ctx, &q, &rt, r);

@@ -8,6 +8,7 @@
 #ifndef MEMDUMP_HANDLERS_H
 #define MEMDUMP_HANDLERS_H
 
+#include "auditlog.h"
 #include "config.h"
 #include "err.h"
 #include "exchange.h"
@@ -17,6 +18,9 @@ struct api_ctx;
 /* cfg is borrowed and must outlive the context. New, or NULL with e. */
 struct api_ctx *api_ctx_new(const struct config *cfg, struct err *e);
 void api_ctx_free(struct api_ctx *ctx);
+
+/* The worker's audit chain (borrowed; lives as long as ctx). */
+struct auditlog *api_ctx_audit(struct api_ctx *ctx);
 
 void api_handle(struct api_ctx *ctx, const struct exch_req *q, struct exch_resp *r);
 

@@ -71,10 +71,17 @@ static void influx_req_init(struct influx *ix, struct http_request *req, const c
 
 int influx_write(struct influx *ix, const char *lines, size_t len, struct err *e)
 {
+	return influx_write_prec(ix, lines, len, "ms", e);
+}
+
+int influx_write_prec(struct influx *ix, const char *lines, size_t len, const char *precision,
+                      struct err *e)
+{
 	struct http_request req;
 	struct http_response resp = {0};
 	char *db = http_url_escape(ix->db);
-	char *url = xasprintf("%s/write?db=%s&precision=ms", ix->url, db);
+	char *url = xasprintf("%s/write?db=%s&precision=%s", ix->url, db,
+	                      strcmp(precision, "ns") == 0 ? "ns" : "ms");
 	int rc = -1;
 
 	if (len == 0) {

@@ -30,6 +30,9 @@ void influx_free(struct influx *ix);
 /* POST /write?db=DB&precision=ms with line-protocol text. ERR_UNAVAILABLE/ERR_TIMEOUT when
  * down, ERR_INVALID when InfluxDB rejected the points (message says why). */
 int influx_write(struct influx *ix, const char *lines, size_t len, struct err *e);
+/* The same with the timestamps' precision named: "ms" or "ns". */
+int influx_write_prec(struct influx *ix, const char *lines, size_t len, const char *precision,
+                      struct err *e);
 
 /* CREATE DATABASE for 1.x; succeeds as a no-op on InfluxDB 3. */
 int influx_create_db(struct influx *ix, struct err *e);
@@ -57,7 +60,8 @@ int influx_lp_tag(struct influx_lp *lp, const char *key, const char *value, stru
 int influx_lp_field_str(struct influx_lp *lp, const char *key, const char *value, struct err *e);
 int influx_lp_field_int(struct influx_lp *lp, const char *key, long long value, struct err *e);
 int influx_lp_field_float(struct influx_lp *lp, const char *key, double value, struct err *e);
-/* Finish the point; *out is a new NUL-terminated line ending in '\n'. */
+/* Finish the point; *out is a new NUL-terminated line ending in '\n'. The time is in
+ * the precision of the write (ms for influx_write). */
 int influx_lp_finish(struct influx_lp *lp, long long time_ms, char **out, size_t *len,
                      struct err *e);
 

@@ -23,7 +23,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "queue.h"
-#include "spool.h"
+#include "record.h"
 #include "virt.h"
 
 static int main_check_dump_dir(const char *dir, struct err *e)
@@ -169,9 +169,9 @@ int main(int argc, char **argv)
 
 	code = 1;
 	if ((jn = journal_open(dump_dir, &e)) == NULL ||
-	    (sp = spool_new(dump_dir, config_str(cfg, CFG_INFLUX_URL),
-	                    config_str(cfg, CFG_INFLUX_DB), config_str(cfg, CFG_INFLUX_TOKEN),
-	                    &e)) == NULL) {
+	    (sp = record_spool_new(dump_dir, config_str(cfg, CFG_INFLUX_URL),
+	                           config_str(cfg, CFG_INFLUX_DB),
+	                           config_str(cfg, CFG_INFLUX_TOKEN), &e)) == NULL) {
 		log_error("startup_failed", "error=%s", log_q(e.msg));
 		goto out;
 	}

@@ -176,7 +176,7 @@ static void queue_record_final(struct queue *q, struct entry *en)
 	if (j->state == DUMP_COMPLETED)
 		j->progress = 100;
 	queue_journal(q, en);
-	if (spool_add(q->spool, j, &e) < 0)
+	if (record_spool(q->spool, j, &e) < 0)
 		log_error("spool_add_failed", "id=%s error=%s", j->id, log_q(e.msg));
 	log_info("dump_finished", "id=%s vm=%s state=%s bytes=%llu sha256=%s error=%s", j->id,
 	         log_q(j->vm), dump_state_name(j->state), j->bytes_written,

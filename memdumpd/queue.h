@@ -17,7 +17,7 @@
 #include "err.h"
 #include "journal.h"
 #include "request.h"
-#include "spool.h"
+#include "record.h"
 #include "virt.h"
 
 #define QUEUE_FINISHED_MAX 1000

@@ -65,7 +65,7 @@ CONFIG_KEYS = (
     "MEMDUMP_LISTEN", "MEMDUMP_MAX_CONCURRENT", "MEMDUMP_MAX_WAIT",
     "MEMDUMP_POLL_INTERVAL", "MEMDUMP_API_LISTEN", "MEMDUMP_API_WORKERS",
     "MEMDUMP_LOG_LEVEL", "MEMDUMP_HOST_NAME", "MEMDUMP_DISK_RESERVE_MB",
-    "MEMDUMP_RECORD_TTL",
+    "MEMDUMP_RECORD_TTL", "MEMDUMP_AUDIT_SPOOL",
 )
 
 
@@ -976,7 +976,9 @@ class Api(Program):
 
     def __init__(self, run_dir, config, prefix=(), port=None):
         self.port = port or free_port()
-        config = {"MEMDUMP_API_LISTEN": f"127.0.0.1:{self.port}", **config}
+        # the audit spool is the run folder's (shared by the workers, like in production)
+        config = {"MEMDUMP_API_LISTEN": f"127.0.0.1:{self.port}",
+                  "MEMDUMP_AUDIT_SPOOL": str(Path(run_dir) / "audit-spool"), **config}
         super().__init__(run_dir, config, prefix)
 
     @property

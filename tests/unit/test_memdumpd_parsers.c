@@ -14,7 +14,7 @@
 
 #include "../../memdumpd/job.h"
 #include "../../memdumpd/request.h"
-#include "../../memdumpd/spool.h"
+#include "../../memdumpd/record.h"
 #include "json_util.h"
 #include "support/caserender_memdumpd.h"
 #include "support/datacase.h"
@@ -61,7 +61,7 @@ static void test_list_query(void **state)
 	assert_int_equal(request_list_add(&q, "vm", "../x", &e), -1);
 }
 
-static void test_spool_line(void **state)
+static void test_record_line(void **state)
 {
 	struct job *j = job_new("20261122T183000Z-0123456789ab", "web server", "kvm1",
 	                        "/var/dumps/web_server/x.elf", DUMP_FMT_ELF, 1795372200000LL);
@@ -75,7 +75,7 @@ static void test_spool_line(void **state)
 	j->finished_ms = 1795372201500LL;
 	j->size_bytes = 268435456;
 	memset(j->sha256, 'a', 64);
-	assert_int_equal(spool_line(j, &line, &len, &e), 0);
+	assert_int_equal(record_line(j, &line, &len, &e), 0);
 	assert_string_equal(
 	    line, "mem_dumps,format=elf,host=kvm1,state=completed,vm=web\\ server "
 	          "dump_id=\"20261122T183000Z-0123456789ab\","
@@ -87,12 +87,12 @@ static void test_spool_line(void **state)
 	free(line);
 	/* who asked: a string field (not a tag), absent when unknown */
 	job_set_requested_by(j, "alice@corp");
-	assert_int_equal(spool_line(j, &line, &len, &e), 0);
+	assert_int_equal(record_line(j, &line, &len, &e), 0);
 	assert_non_null(strstr(line, ",error=\"\",requested_by=\"alice@corp\",started_at="));
 	assert_null(strstr(line, "requested_by=alice"));
 	free(line);
 	job_set_requested_by(j, NULL);
-	assert_int_equal(spool_line(j, &line, &len, &e), 0);
+	assert_int_equal(record_line(j, &line, &len, &e), 0);
 	assert_null(strstr(line, "requested_by"));
 	free(line);
 	job_free(j);
@@ -121,7 +121,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_body_cases),    cmocka_unit_test(test_range_cases),
 	    cmocka_unit_test(test_journal_cases), cmocka_unit_test(test_list_query),
-	    cmocka_unit_test(test_spool_line),    cmocka_unit_test(test_create_requested_by),
+	    cmocka_unit_test(test_record_line), cmocka_unit_test(test_create_requested_by),
 	};
 
 	jsonu_init();

@@ -23,7 +23,7 @@
 #include "../../memdumpd/job.h"
 #include "../../memdumpd/journal.h"
 #include "../../memdumpd/queue.h"
-#include "../../memdumpd/spool.h"
+#include "../../memdumpd/record.h"
 #include "../../memdumpd/virt.h"
 #include "json_util.h"
 #include "xmalloc.h"
@@ -94,7 +94,7 @@ static void fx_start(struct fixture *fx)
 	struct err e = {0};
 	struct queue_config qc = {fx->dir, "kvm1", 0, 0, 0};
 
-	fx->sp = spool_new(fx->dir, "http://127.0.0.1:9", "db", "", &e);
+	fx->sp = record_spool_new(fx->dir, "http://127.0.0.1:9", "db", "", &e);
 	assert_non_null(fx->sp);
 	fx->v = virt_new("test:///default");
 	fx->q = queue_new(&qc, fx->v, fx->jn, fx->sp);
