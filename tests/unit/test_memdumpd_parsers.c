@@ -121,7 +121,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_body_cases),    cmocka_unit_test(test_range_cases),
 	    cmocka_unit_test(test_journal_cases), cmocka_unit_test(test_list_query),
-	    cmocka_unit_test(test_record_line), cmocka_unit_test(test_create_requested_by),
+	    cmocka_unit_test(test_record_line),   cmocka_unit_test(test_create_requested_by),
 	};
 
 	jsonu_init();
