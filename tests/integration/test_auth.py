@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -315,3 +316,81 @@ def test_cache_never_crosses_credentials(st):
         assert s.status_code == 200 and [v["name"] for v in s.json()["vms"]] == ["web-server"]
         au.assert_error(call(st, "GET", "vms", headers=anon()), 401, "unauthenticated")
     assert a.headers.get("X-Cache-Status") == "HIT", a.headers
+
+
+def audit_points(influx, db):
+    r = requests.get(influx.url + "/query", timeout=10, params={
+        "db": db, "epoch": "ns", "q": "SELECT * FROM mem_dump_audit ORDER BY time ASC"})
+    r.raise_for_status()
+    out = []
+    for s in r.json()["results"][0].get("series", []):
+        out += [dict(zip(s["columns"], row)) for row in s["values"]]
+    return out
+
+
+def test_audit_events_name_the_person(st):
+    op = st.credentials["operator"]
+    inv = st.credentials["investigator"]
+    login(st, op["user"], "wrong")
+    sid = login(st, op["user"], op["password"]).cookies["memdump_session"]
+    jar = {"Cookie": f"memdump_session={sid}"}
+    r = call(st, "POST", "trigger", {"vms": ["db-server"]}, jar)
+    rid = r.headers["X-Request-Id"]
+    call(st, "DELETE", f"dumps/{ACTIVE_ID}", headers=jar)
+    call(st, "GET", f"dumps/{DONE_ID}/download", headers=bearer(inv["token"]))
+    call(st, "GET", "audit", headers=bearer(st.credentials["viewer"]["token"]))  # 403
+    call(st, "GET", "status", headers=anon())  # 401
+    call(st, "DELETE", "session", headers=jar)
+
+    def events():
+        return audit_points(st.influx, st.influx_db)
+    want = {"login", "trigger", "cancel", "download", "refused", "logout"}
+    until(lambda: want <= {e["action"] for e in events()}, "audit events in InfluxDB", 30)
+    ev = events()
+    by = {}
+    for e in ev:
+        by.setdefault(e["action"], []).append(e)
+    logins = {(e["user"], e["result"]) for e in by["login"]}
+    assert (op["user"], "failed") in logins and (op["user"], "ok") in logins, logins
+    (trig,) = by["trigger"]
+    assert trig["user"] == op["user"] and trig["auth"] == "password" and trig["role"] == "operator"
+    assert trig["vm"] == "db-server" and trig["request_id"] == rid and trig["client"] == "127.0.0.1"
+    assert by["cancel"][0]["dump_id"] == ACTIVE_ID and by["cancel"][0]["user"] == op["user"]
+    assert by["download"][0]["user"] == inv["user"] and by["download"][0]["auth"] == "token"
+    refused = {(e["user"], int(e["status"])) for e in by["refused"]}
+    assert (st.credentials["viewer"]["user"], 403) in refused and ("", 401) in refused, refused
+    assert by["logout"][0]["user"] == op["user"]
+    # the admin reads them back through the API, filtered
+    r = call(st, "GET", f"audit?user={op['user']}&action=trigger",
+             headers=bearer(st.credentials["admin"]["token"]))
+    assert r.status_code == 200 and [e["vm"] for e in r.json()["events"]] == ["db-server"], r.text
+    # and the chains are intact
+    p = admin_cli(st, "audit", "verify")
+    assert "intact" in p.stdout, p.stdout
+
+
+def test_audit_spooled_while_influx_is_down(tmp_path):
+    influx = harness.Influx(tmp_path / "influx").start()
+    try:
+        db = influx.create_db("auditdown")
+        s = au.ReadStack(tmp_path / "st", influx, db).start()
+        try:
+            tok = s.credentials["viewer"]["token"]
+            influx.stop()
+            for _ in range(5):
+                au.assert_error(call(s, "GET", "audit", headers=bearer(tok)), 403, "forbidden")
+            call(s, "GET", "records", headers=anon())
+            assert len(list(Path(s.audit_spool).glob("*.lp"))) >= 6
+            influx.start()
+
+            def refused():
+                return [e for e in audit_points(influx, db) if e["action"] == "refused"]
+            until(lambda: len(refused()) == 6, "spooled events sent", 90)
+            until(lambda: not list(Path(s.audit_spool).glob("*.lp")), "spool emptied", 30)
+            time.sleep(2)  # nothing arrives twice
+            ev = refused()
+            assert len(ev) == 6 and len({(e["chain"], e["seq"]) for e in ev}) == 6
+        finally:
+            s.stop()
+    finally:
+        influx.stop()
