@@ -29,6 +29,15 @@
 
 #define AUTH_PASSWORD_MAX 1024
 #define AUTH_ADDR_MAX 64
+#define AUTH_SEEN_MAX 64 /* sessions a worker remembers for a Redis outage */
+
+/* A session this worker saw valid in Redis: used only while Redis is unreachable,
+ * so a dashboard keeps its history (InfluxDB) and the outage banner. */
+struct auth_seen {
+	char key[65];
+	char user[ACCOUNTS_NAME_MAX + 1];
+	long long expires_ms, seen_ms;
+};
 
 struct auth {
 	const struct config *cfg;
@@ -38,6 +47,8 @@ struct auth {
 	struct accounts *acc; /* never NULL (empty when the file is missing) */
 	struct stat seen;     /* the file as last checked (st_ino 0: absent) */
 	bool seen_valid;
+	struct auth_seen sessions[AUTH_SEEN_MAX];
+	size_t next_seen; /* round robin */
 };
 
 static long long auth_now_ms(void)
@@ -280,6 +291,45 @@ static int auth_by_token(struct auth *a, const char *tok, size_t len, struct ide
 	return auth_identity(a, t->user, AUTHZ_TOKEN, NULL, 0, id, out, r);
 }
 
+static void auth_seen_put(struct auth *a, const char *key, const char *user, long long expires,
+                          long long now)
+{
+	struct auth_seen *slot = NULL;
+
+	for (size_t i = 0; i < AUTH_SEEN_MAX && slot == NULL; i++)
+		if (strcmp(a->sessions[i].key, key) == 0)
+			slot = &a->sessions[i];
+	if (slot == NULL) {
+		slot = &a->sessions[a->next_seen];
+		a->next_seen = (a->next_seen + 1) % AUTH_SEEN_MAX;
+	}
+	snprintf(slot->key, sizeof(slot->key), "%s", key);
+	snprintf(slot->user, sizeof(slot->user), "%s", user);
+	slot->expires_ms = expires;
+	slot->seen_ms = now;
+}
+
+/* The user of a session seen valid within the idle timeout, or NULL. */
+static const char *auth_seen_get(struct auth *a, const char *key, long long now)
+{
+	long long idle = config_num(a->cfg, CFG_SESSION_IDLE) * 1000;
+
+	for (size_t i = 0; i < AUTH_SEEN_MAX; i++) {
+		struct auth_seen *s = &a->sessions[i];
+
+		if (strcmp(s->key, key) == 0 && s->expires_ms > now && now - s->seen_ms < idle)
+			return s->user;
+	}
+	return NULL;
+}
+
+static void auth_seen_drop(struct auth *a, const char *key)
+{
+	for (size_t i = 0; i < AUTH_SEEN_MAX; i++)
+		if (strcmp(a->sessions[i].key, key) == 0)
+			memset(&a->sessions[i], 0, sizeof(a->sessions[i]));
+}
+
 static int auth_by_session(struct auth *a, const char *hex, struct identity *id,
                            struct auth_outcome *out, struct exch_resp *r)
 {
@@ -294,8 +344,13 @@ static int auth_by_session(struct auth *a, const char *hex, struct identity *id,
 	accounts_token_hash(hex, AUTH_SESSION_ID_HEX, key);
 	if (store_session_touch(a->store, key, ttl, &s, &e) < 0) {
 		if (e.code == ERR_NOT_FOUND) {
+			auth_seen_drop(a, key);
 			auth_outcome_set(out, "", AUTHZ_PASSWORD, "refused", "session ended");
 			auth_unauthenticated(r, "your session has ended; log in again");
+		} else if ((user = auth_seen_get(a, key, now)) != NULL) {
+			/* Redis is down: a session this worker saw valid lately goes on, so the
+			 * dashboard keeps its history and shows the outage (docs/security.md) */
+			return auth_identity(a, user, AUTHZ_PASSWORD, NULL, 0, id, out, r);
 		} else {
 			auth_outcome_set(out, "", AUTHZ_PASSWORD, "failed", "Redis unavailable");
 			exch_resp_error(r, 503, "redis_unavailable",
@@ -313,8 +368,10 @@ static int auth_by_session(struct auth *a, const char *hex, struct identity *id,
 	}
 	if (auth_identity(a, user, AUTHZ_PASSWORD, NULL, 0, id, out, r) < 0) {
 		store_session_del(a->store, key, NULL);
+		auth_seen_drop(a, key);
 		goto out;
 	}
+	auth_seen_put(a, key, user, expires, now);
 	rc = 0;
 out:
 	json_decref(s);
@@ -590,6 +647,7 @@ void auth_logout(struct auth *a, const struct exch_req *q, struct auth_outcome *
 	}
 	if (auth_cookie_session(q->cookie, hex) == 0) {
 		accounts_token_hash(hex, AUTH_SESSION_ID_HEX, key);
+		auth_seen_drop(a, key);
 		if (store_session_touch(a->store, key, 1, &s, &e) == 0)
 			snprintf(out->user, sizeof(out->user), "%s",
 			         jsonu_str(s, "user") ? jsonu_str(s, "user") : "");
