@@ -30,6 +30,8 @@ const hooks = {
   unauthenticated: null,
   /** (ApiError, method, path) -> void: tell the user */
   forbidden: null,
+  /** () -> the Promise of the login being waited for, or null */
+  pending: null,
 };
 
 /** Install the 401/403 handlers (auth.js). */
@@ -59,6 +61,17 @@ function query(params) {
 }
 
 async function call(method, path, opts = {}) {
+  // while the login form is up, nothing else is sent: it would only be refused again
+  const wait = !opts.noAuthHook && hooks.pending ? hooks.pending() : null;
+  if (wait) {
+    if (method !== 'GET') {
+      const e = new ApiError(401, 'unauthenticated', 'Your session has ended; log in again.');
+      e.sessionEnded = true;
+      e.shown = true;
+      throw e;
+    }
+    await wait;
+  }
   try {
     return await callOnce(method, path, opts);
   } catch (e) {

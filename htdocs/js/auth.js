@@ -228,6 +228,7 @@ export async function initAuth({ changed, resumed } = {}) {
   $('logout').addEventListener('click', logout);
   setAuthHooks({
     unauthenticated: () => needLogin(MSG_ENDED, 'info'),
+    pending: () => (waiting ? waiting.promise : null),
     forbidden: (e) => {
       const msg = e.message || 'This needs a higher role.';
       const at = forbiddenSeen.get(msg);
