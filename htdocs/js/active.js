@@ -12,6 +12,7 @@ export class ActiveList {
   constructor(onCancel) {
     this.onCancel = onCancel;
     this.items = new Map(); // dump id -> {li, parts}
+    this.canCancel = true;  // the role includes cancelling (auth.js)
     $('active-list').addEventListener('click', (ev) => {
       const b = ev.target instanceof Element ? ev.target.closest('button[data-cancel]') : null;
       if (b && isDumpId(b.dataset.cancel)) this.onCancel(b.dataset.cancel, b);
@@ -51,13 +52,36 @@ export class ActiveList {
     const speed = el('span');
     const eta = el('span');
     const host = el('span');
+    const by = el('span');
     const cancel = el('button', { type: 'button', class: 'btn btn-small btn-danger', 'data-cancel': d.dump_id }, 'Cancel');
     const li = el('li', { class: 'active-item', 'data-id': d.dump_id },
       el('div', { class: 'active-title' }, name, badge),
       cancel,
       prog,
-      el('div', { class: 'active-meta' }, pct, amount, speed, eta, host));
-    return { li, name, badge, bar, prog, pct, amount, speed, eta, host, cancel };
+      el('div', { class: 'active-meta' }, pct, amount, speed, eta, host, by));
+    const it = { li, name, badge, bar, prog, pct, amount, speed, eta, host, by, cancel };
+    this.gate(it);
+    return it;
+  }
+
+  /** Enable or disable the Cancel buttons for the role. */
+  setCanCancel(can) {
+    if (this.canCancel === can) return;
+    this.canCancel = can;
+    for (const it of this.items.values()) this.gate(it);
+  }
+
+  gate(it) {
+    const b = it.cancel;
+    if (this.canCancel) {
+      b.disabled = false;
+      b.removeAttribute('title');
+      b.removeAttribute('aria-describedby');
+    } else {
+      b.disabled = true;
+      b.setAttribute('title', 'Needs the operator role');
+      b.setAttribute('aria-describedby', 'active-role-note');
+    }
   }
 
   fill(it, d) {
@@ -87,6 +111,7 @@ export class ActiveList {
     setText(it.speed, num(d.rate_bps) !== null ? rate(d.rate_bps) : '');
     setText(it.eta, num(d.eta_s) !== null ? `ETA ${duration(d.eta_s)}` : (queued ? `waiting since ${ago(d.created_at) || '–'}` : ''));
     setText(it.host, str(d.host) ? `on ${d.host}` : '');
+    setText(it.by, str(d.requested_by) ? `by ${d.requested_by}` : '');
     it.cancel.setAttribute('aria-label', `Cancel the dump of ${vm}`);
   }
 

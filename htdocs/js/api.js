@@ -1,6 +1,14 @@
 // The dashboard API client (docs/api.md). Every call returns parsed JSON or throws an
 // ApiError with the server's error code, so callers can tell Redis, InfluxDB and memdumpd
 // outages apart (503 redis_unavailable / influx_unavailable / service_unavailable).
+//
+// Access control (docs/security.md) is handled here, once, for every call:
+// - 401 `unauthenticated` (no session, or it expired or was revoked): the auth hook shows the
+//   login form. A GET then waits for the next successful login and is sent again, so polling
+//   pauses and resumes by itself with the page untouched; any other method is not repeated
+//   (the user decides again) and fails with `sessionEnded` set.
+// - 403 `forbidden`: the auth hook reports the server's message (it names the role needed)
+//   and the error is marked `shown`, so callers do not report it a second time.
 
 const BASE = '/api/memory-dumps';
 const TIMEOUT_MS = 15000;
@@ -11,7 +19,24 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.extra = extra || null;
+    this.retryAfter = null; // seconds, from Retry-After (429)
+    this.shown = false;     // already reported to the user (by the auth hook)
+    this.sessionEnded = false;
   }
+}
+
+const hooks = {
+  /** (ApiError) -> Promise resolved after the next successful login */
+  unauthenticated: null,
+  /** (ApiError, method, path) -> void: tell the user */
+  forbidden: null,
+  /** () -> the Promise of the login being waited for, or null */
+  pending: null,
+};
+
+/** Install the 401/403 handlers (auth.js). */
+export function setAuthHooks(h) {
+  Object.assign(hooks, h);
 }
 
 /** Dump ids look like 20261122T183000Z-0123456789ab (lib/dump.h). */
@@ -35,7 +60,40 @@ function query(params) {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-async function call(method, path, { params, body } = {}) {
+async function call(method, path, opts = {}) {
+  // while the login form is up, nothing else is sent: it would only be refused again
+  const wait = !opts.noAuthHook && hooks.pending ? hooks.pending() : null;
+  if (wait) {
+    if (method !== 'GET') {
+      const e = new ApiError(401, 'unauthenticated', 'Your session has ended; log in again.');
+      e.sessionEnded = true;
+      e.shown = true;
+      throw e;
+    }
+    await wait;
+  }
+  try {
+    return await callOnce(method, path, opts);
+  } catch (e) {
+    if (!(e instanceof ApiError) || opts.noAuthHook) throw e;
+    if (e.status === 401 && e.code === 'unauthenticated' && hooks.unauthenticated) {
+      const again = hooks.unauthenticated(e);
+      if (method === 'GET') {
+        await again;
+        return call(method, path, opts);
+      }
+      e.sessionEnded = true;
+      e.shown = true;
+      e.message = 'Your session has ended; log in again.';
+    } else if (e.status === 403 && hooks.forbidden) {
+      hooks.forbidden(e, method, path);
+      e.shown = true;
+    }
+    throw e;
+  }
+}
+
+async function callOnce(method, path, { params, body } = {}) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
   const init = { method, headers: { Accept: 'application/json' }, signal: ctrl.signal, cache: 'no-store', credentials: 'same-origin' };
@@ -70,15 +128,24 @@ async function call(method, path, { params, body } = {}) {
         ? 'The memdump API (memdump-api) is not answering behind nginx.'
         : `The server answered ${res.status} ${res.statusText}.`;
     }
-    throw new ApiError(res.status, code, msg || code, err);
+    const ae = new ApiError(res.status, code, msg || code, err);
+    const ra = res.headers.get('Retry-After');
+    if (ra && /^[0-9]{1,6}$/.test(ra.trim())) ae.retryAfter = Number(ra.trim());
+    throw ae;
   }
   if (data === null) throw new ApiError(res.status, 'bad_response', 'The server answered with something that is not JSON.');
   return data;
 }
 
 export const api = {
+  // the session calls never go through the hooks: their 401 is the answer itself
+  session: () => call('GET', '/session', { noAuthHook: true }),
+  login: (user, password) => call('POST', '/session', { body: { user, password }, noAuthHook: true }),
+  logout: () => call('DELETE', '/session', { noAuthHook: true }),
+  audit: (params) => call('GET', '/audit', { params }),
   vms: () => call('GET', '/vms'),
   status: () => call('GET', '/status'),
+  vmStatus: (vm) => call('GET', `/status/${encodeURIComponent(vm)}`),
   stats: () => call('GET', '/stats'),
   records: (params) => call('GET', '/records', { params }),
   trigger: (vms, format) => call('POST', '/trigger', { body: format ? { vms, format } : { vms } }),

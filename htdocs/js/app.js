@@ -1,6 +1,7 @@
 // memdump dashboard: wires the page together. Data flow:
 //   /vms     -> VM selector, VM card            /status -> services card, banner, active dumps
 //   /stats   -> cards, chart                    /records -> history table (history.js)
+//   /session -> who is here and what the role allows (auth.js)    /audit -> audit view (admins)
 // While dumps are active /status is polled every ACTIVE_POLL_MS; with auto-refresh on,
 // everything is reloaded every AUTO_REFRESH_MS. Both pause while the tab is hidden.
 
@@ -12,6 +13,8 @@ import { VmPicker } from './vmpicker.js';
 import { ActiveList } from './active.js';
 import { History } from './history.js';
 import { renderChart } from './charts.js';
+import { initAuth, hasRole, roleName, setServerAuth, needsText } from './auth.js';
+import { AuditView } from './audit.js';
 
 const ACTIVE_POLL_MS = 1500;
 const AUTO_REFRESH_MS = 5000;
@@ -150,11 +153,20 @@ let lastHistoryError = '';
 const history = new History((e, source) => {
   const msg = reportError(e, source);
   // a refused filter (400) is the user's to fix: say so once, not on every refresh
-  if (e instanceof ApiError && e.status >= 400 && e.status < 500 && msg !== lastHistoryError) {
+  // (401 and 403 were reported by the login dialog or api.js already)
+  if (e instanceof ApiError && !e.shown && e.status >= 400 && e.status < 500 && msg !== lastHistoryError) {
     notify(`History: ${msg}`, 'error');
   }
   lastHistoryError = msg;
 }, () => { lastHistoryError = ''; sourceOk('history'); });
+let lastAuditError = '';
+const audit = new AuditView((e, source) => {
+  const msg = reportError(e, source);
+  if (e instanceof ApiError && !e.shown && e.status >= 400 && e.status < 500 && msg !== lastAuditError) {
+    notify(`Audit: ${msg}`, 'error');
+  }
+  lastAuditError = msg;
+}, () => { lastAuditError = ''; sourceOk('audit'); });
 
 async function loadVms() {
   try {
@@ -204,6 +216,7 @@ async function loadStatusNow() {
     const data = await api.status();
     state.statusErrors = 0;
     clearSource('status');
+    setServerAuth(data.auth);
     renderServices(data.services, data.poller === undefined ? undefined : data.poller);
     renderBanner();
     const dumps = active.update(data.active);
@@ -242,9 +255,11 @@ async function onFinished(finished) {
 }
 
 async function fetchVmStatus(vm) {
-  const res = await fetch(`/api/memory-dumps/status/${encodeURIComponent(vm)}`, { headers: { Accept: 'application/json' }, cache: 'no-store' });
-  if (!res.ok) return null;
-  return res.json();
+  try {
+    return await api.vmStatus(vm);
+  } catch {
+    return null;
+  }
 }
 
 function markUpdated() {
@@ -315,6 +330,7 @@ $('auto-refresh').addEventListener('change', () => {
 });
 
 $('refresh-now').addEventListener('click', async () => {
+  if (!$('view-audit').hidden) audit.load();
   await refreshAll();
   toast('Refreshed');
 });
@@ -323,14 +339,72 @@ $('refresh-now').addEventListener('click', async () => {
 
 function updateButtons() {
   const n = picker.selected.size;
+  const may = hasRole('operator');
   const sel = $('dump-selected');
-  sel.disabled = state.busy || n === 0;
+  sel.disabled = !may || state.busy || n === 0;
   setText(sel, n > 1 ? `Dump selected (${n})` : 'Dump selected');
   const all = picker.dumpable().names.length;
   const allBtn = $('dump-all');
-  allBtn.disabled = state.busy || all === 0;
+  allBtn.disabled = !may || state.busy || all === 0;
   setText(allBtn, all ? `Dump all (${all})` : 'Dump all');
+  for (const b of [sel, allBtn]) {
+    if (may) { b.removeAttribute('title'); b.removeAttribute('aria-describedby'); }
+    else { b.setAttribute('title', needsText('operator')); b.setAttribute('aria-describedby', 'capture-role-note'); }
+  }
 }
+
+/* ---- roles and views ----------------------------------------------------------------------- */
+
+const article = (w) => (/^[aeiou]/.test(w) ? 'an' : 'a');
+
+function roleNote(id, role, what) {
+  const note = $(id);
+  const may = hasRole(role);
+  note.hidden = may;
+  if (!may) setText(note, `${what} needs the ${role} role; you are ${article(roleName())} ${roleName()}.`);
+}
+
+/** A new identity (first answer of /session, or a login): show what the role allows. */
+function onSession() {
+  roleNote('capture-role-note', 'operator', 'Starting dumps');
+  roleNote('active-role-note', 'operator', 'Cancelling dumps');
+  roleNote('history-role-note', 'investigator', 'Downloading dumps');
+  setText($('details-role-note'), `Downloading dumps needs the investigator role; you are ${article(roleName())} ${roleName()}.`);
+  active.setCanCancel(hasRole('operator'));
+  history.setCanDownload(hasRole('investigator'));
+  updateButtons();
+  const admin = hasRole('admin');
+  $('views').hidden = !admin;
+  const dash = $('view-dashboard');
+  if (admin) { dash.setAttribute('role', 'tabpanel'); dash.setAttribute('aria-labelledby', 'tab-dashboard'); }
+  else { dash.removeAttribute('role'); dash.removeAttribute('aria-labelledby'); }
+  $('view-audit').setAttribute('aria-labelledby', admin ? 'tab-audit' : 'audit-title');
+  if (admin) $('view-audit').setAttribute('role', 'tabpanel'); else $('view-audit').removeAttribute('role');
+  if (!admin) showView('dashboard');
+}
+
+function showView(name, focus) {
+  const toAudit = name === 'audit' && hasRole('admin');
+  const tabs = [[$('tab-dashboard'), !toAudit], [$('tab-audit'), toAudit]];
+  for (const [t, on] of tabs) {
+    t.setAttribute('aria-selected', on ? 'true' : 'false');
+    t.tabIndex = on ? 0 : -1;
+  }
+  const wasAudit = !$('view-audit').hidden;
+  $('view-dashboard').hidden = toAudit;
+  $('view-audit').hidden = !toAudit;
+  if (toAudit && !wasAudit) audit.load();
+  if (focus) (toAudit ? $('tab-audit') : $('tab-dashboard')).focus();
+}
+
+$('tab-dashboard').addEventListener('click', () => showView('dashboard'));
+$('tab-audit').addEventListener('click', () => showView('audit'));
+$('views').addEventListener('keydown', (ev) => {
+  if (!['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(ev.key)) return;
+  ev.preventDefault();
+  const toAudit = ev.key === 'End' || (ev.key !== 'Home' && $('view-audit').hidden);
+  showView(toAudit ? 'audit' : 'dashboard', true);
+});
 
 async function trigger(names) {
   state.busy = true;
@@ -346,7 +420,8 @@ async function trigger(names) {
         data = await api.trigger(batch, format === 'elf' ? undefined : format);
       } catch (e) {
         const msg = reportError(e, 'trigger');
-        notify(`Dump request failed: ${msg}`, 'error');
+        if (!e.shown) notify(`Dump request failed: ${msg}`, 'error');
+        else logEvent(`Dump request failed: ${msg}`, 'error');
         return;
       }
       clearSource('trigger');
@@ -408,8 +483,9 @@ async function cancelDump(id, button) {
   } catch (e) {
     const msg = e instanceof ApiError && (e.status === 409 || e.code === 'conflict')
       ? `it already finished (${e.message})` : reportError(e, 'cancel');
-    notify(`Could not cancel the dump of ${vm}: ${msg}`, 'error');
-    button.disabled = false;
+    if (!(e instanceof ApiError && e.shown)) notify(`Could not cancel the dump of ${vm}: ${msg}`, 'error');
+    else logEvent(`Could not cancel the dump of ${vm}: ${msg}`, 'error');
+    button.disabled = !hasRole('operator');
   }
   await loadStatusFresh();
   scheduleStatus();
@@ -419,8 +495,8 @@ async function cancelDump(id, button) {
 
 document.addEventListener('keydown', (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey || isTyping(ev) || document.querySelector('dialog[open]')) return;
-  if (ev.key === '/') { ev.preventDefault(); $('vm-search').focus(); }
-  else if (ev.key === 'f') { ev.preventDefault(); $('f-text').focus(); }
+  if (ev.key === '/') { ev.preventDefault(); showView('dashboard'); $('vm-search').focus(); }
+  else if (ev.key === 'f') { ev.preventDefault(); showView('dashboard'); $('f-text').focus(); }
   else if (ev.key === 'r') { ev.preventDefault(); $('refresh-now').click(); }
 });
 
@@ -432,4 +508,11 @@ try {
 } catch { /* storage off */ }
 updateButtons();
 logEvent('Dashboard opened.');
-refreshAll().then(scheduleAuto);
+// nothing is loaded before someone is logged in; after a login that ended a wait, the calls
+// that were waiting go on by themselves and one refresh catches up with the rest
+initAuth({ changed: onSession, resumed: () => refreshAll().then(scheduleAuto) })
+  .then((s) => {
+    if (s) logEvent(`Logged in as ${s.user} (${s.role}).`);
+    return refreshAll();
+  })
+  .then(scheduleAuto);

@@ -11,7 +11,8 @@ import { notify, setupDialog, copyText } from './ui.js';
 const EXPORT_CAP = 10000;   // rows fetched at most for one CSV export
 const EXPORT_PAGE = 1000;
 
-const CSV_HEADER = ['time', 'dump_id', 'vm', 'host', 'state', 'format', 'size_bytes', 'duration_s', 'sha256', 'path', 'error'];
+const CSV_HEADER = ['time', 'dump_id', 'vm', 'host', 'state', 'format', 'size_bytes', 'duration_s', 'sha256', 'path', 'error', 'requested_by'];
+const NEEDS_DOWNLOAD = 'Needs the investigator role';
 
 function str(v) {
   return typeof v === 'string' ? v : '';
@@ -47,6 +48,7 @@ export class History {
     this.seq = 0;
     this.detailsCtl = setupDialog($('details'), null, (gone) => findRowControl(rowKey(gone)) || $('history').closest('.table-wrap'));
     this.current = null;    // record in the details modal
+    this.canDownload = true; // the role includes downloads (auth.js); the server decides per VM
 
     const reload = () => { this.page = 0; this.load(); };
     let t = null;
@@ -126,6 +128,13 @@ export class History {
     }
   }
 
+  /** Offer or withhold the download controls (the role changed). */
+  setCanDownload(can) {
+    if (this.canDownload === can) return;
+    this.canDownload = can;
+    this.render();
+  }
+
   totalKnownFor(f) {
     return this.totalKey === JSON.stringify(f);
   }
@@ -177,9 +186,12 @@ export class History {
       actions.appendChild(el('button', { type: 'button', class: 'btn btn-row', 'data-action': 'copy', 'data-index': index, 'aria-label': `Copy hash of dump ${str(r.dump_id)}` }, 'Copy hash'));
     }
     const url = st === 'completed' ? downloadUrl(r.dump_id) : null;
-    if (url) {
+    if (url && this.canDownload) {
       actions.appendChild(el('a', { class: 'btn btn-row', href: url, download: '', 'aria-label': `Download dump ${str(r.dump_id)}` }, 'Download'));
+    } else if (url) {
+      actions.appendChild(el('button', { type: 'button', class: 'btn btn-row', disabled: true, 'data-action': 'download-off', title: NEEDS_DOWNLOAD, 'aria-describedby': 'history-role-note' }, 'Download'));
     }
+    const by = str(r.requested_by);
     return el('tr', { 'data-id': isDumpId(r.dump_id) ? r.dump_id : null },
       el('td', { class: 'time', 'data-label': 'Time' }, el('time', { datetime: str(r.time) }, dateTime(r.time))),
       el('td', { class: 'vm', title: str(r.vm), 'data-label': 'VM' }, str(r.vm) || '–'),
@@ -188,6 +200,7 @@ export class History {
       el('td', { class: 'num', 'data-label': 'Duration' }, duration(r.duration_s)),
       el('td', { class: 'hash', title: sha || null, 'data-label': 'SHA-256' }, sha ? shortHash(sha) : '–'),
       el('td', { class: 'path', title: path || null, 'data-label': 'Path' }, el('span', null, path || '–')),
+      el('td', { class: 'by', title: by || null, 'data-label': 'Requested by' }, by || '–'),
       actions);
   }
 
@@ -225,13 +238,14 @@ export class History {
       ['SHA-256', str(r.sha256), true],
       ['Path', str(r.path), true],
       ['Error', str(r.error)],
+      ['Requested by', str(r.requested_by)],
     ];
     for (const [k, v, mono] of rows) {
       dl.appendChild(el('dt', null, k));
       dl.appendChild(el('dd', { class: mono ? 'mono' : null }, v || '–'));
     }
     // any other field the API adds is shown too
-    const known = new Set(['dump_id', 'vm', 'host', 'state', 'format', 'time', 'duration_s', 'size_bytes', 'sha256', 'path', 'error']);
+    const known = new Set(['dump_id', 'vm', 'host', 'state', 'format', 'time', 'duration_s', 'size_bytes', 'sha256', 'path', 'error', 'requested_by']);
     for (const [k, v] of Object.entries(r)) {
       if (known.has(k) || v === null || typeof v === 'object') continue;
       dl.appendChild(el('dt', null, k));
@@ -241,7 +255,9 @@ export class History {
     $('details-copy').hidden = !isSha256(r.sha256);
     const a = $('details-download');
     const url = st === 'completed' ? downloadUrl(r.dump_id) : null;
-    if (url) { a.setAttribute('href', url); a.hidden = false; } else { a.setAttribute('href', '#'); a.hidden = true; }
+    if (url && this.canDownload) { a.setAttribute('href', url); a.hidden = false; } else { a.setAttribute('href', '#'); a.hidden = true; }
+    $('details-download-off').hidden = !url || this.canDownload;
+    $('details-role-note').hidden = !url || this.canDownload;
     this.detailsCtl.open(document.querySelector('#details [data-close]'));
   }
 
@@ -277,7 +293,7 @@ export class History {
       notify(`Exported ${recs.length} ${recs.length === 1 ? 'row' : 'rows'} to CSV${capped}.`, 'success');
     } catch (e) {
       this.onError(e, 'history');
-      notify(`CSV export failed: ${e.message}`, 'error');
+      if (!e.shown) notify(`CSV export failed: ${e.message}`, 'error');
     } finally {
       btn.disabled = false;
     }

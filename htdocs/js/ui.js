@@ -98,6 +98,19 @@ export function renderBanner() {
 
 const FOCUSABLE = 'a[href]:not([hidden]), button:not([disabled]):not([hidden]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
+/** Keep Tab and Shift+Tab inside `box` (a dialog). */
+export function trapTab(box) {
+  box.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Tab') return;
+    const items = [...box.querySelectorAll(FOCUSABLE)].filter((n) => n.offsetParent !== null);
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+    else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+  });
+}
+
 /**
  * Wire a <dialog>: Escape (native cancel) and a click on the backdrop close it, Tab is
  * kept inside, and focus returns to what had it before opening (or, when that element was
@@ -114,15 +127,7 @@ export function setupDialog(dialog, onClose, replacement) {
     }
     if (ev.target instanceof Element && ev.target.closest('[data-close]')) dialog.close('dismiss');
   });
-  dialog.addEventListener('keydown', (ev) => {
-    if (ev.key !== 'Tab') return;
-    const items = [...dialog.querySelectorAll(FOCUSABLE)].filter((n) => n.offsetParent !== null);
-    if (!items.length) return;
-    const first = items[0];
-    const last = items[items.length - 1];
-    if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
-    else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
-  });
+  trapTab(dialog);
   dialog.addEventListener('close', () => {
     if (onClose) onClose(dialog.returnValue);
     let back = opener;

@@ -5,6 +5,10 @@
 // The stack is started by tests/browser/stack_helper.py (tests/harness/stack.py as a
 // library) in a fresh run folder and always stopped, even on failure or interruption. One
 // extra large guest ("big-server") makes dumps slow enough to watch and cancel. A guest whose name holds markup checks that API values are shown as text.
+// Access control is on: the harness creates one account per role (admin, investigator,
+// operator, viewer) and the helper passes their credentials along; pages log in as admin
+// through the API (the session cookie lands in the browser context) unless a test says
+// otherwise, and the login tests go through the form.
 // Screenshots go to tests/browser/artifacts/. Prints "N passed, M failed"; exits 1 on failure.
 
 import { spawn } from 'node:child_process';
@@ -137,6 +141,52 @@ function stackDown() {
   });
 }
 
+/* ---- accounts ------------------------------------------------------------------------ */
+
+let BASE = null;   // the dashboard URL, with a trailing slash
+let CREDS = {};    // role -> {user, password, token}
+const ROLE_NAMES = ['admin', 'investigator', 'operator', 'viewer'];
+const MSG_ENDED = 'Your session has ended; log in again.';
+
+function readCreds(env) {
+  const out = {};
+  for (const role of ROLE_NAMES) {
+    const k = `MEMDUMP_DEMO_${role.toUpperCase()}_`;
+    if (env[`${k}USER`] && env[`${k}PASSWORD`]) out[role] = { user: env[`${k}USER`], password: env[`${k}PASSWORD`], token: env[`${k}TOKEN`] || null };
+  }
+  const missing = ROLE_NAMES.filter((r) => !out[r]);
+  if (missing.length) throw new Error(`the stack gave no credentials for ${missing.join(', ')} (MEMDUMP_DEMO_<ROLE>_USER/_PASSWORD in RUN_DIR/demo-credentials)`);
+  return out;
+}
+
+/** Log a browser context in as `role` through the API: the cookie is then the context's. */
+async function apiLogin(ctx, role) {
+  const c = CREDS[role];
+  const res = await ctx.request.post(`${BASE}api/memory-dumps/session`, {
+    data: { user: c.user, password: c.password },
+    headers: { 'Content-Type': 'application/json', Origin: new URL(BASE).origin },
+  });
+  assert(res.status() === 200, `login as ${role} answered ${res.status()}: ${await res.text()}`);
+  const body = await res.json();
+  assert(body.session && body.session.role === role, `login as ${role} gave ${JSON.stringify(body)}`);
+}
+
+const loginOpen = (p) => p.evaluate(() => document.getElementById('login').open);
+
+/** Log in through the login dialog of `p` (it must be open or about to open). */
+async function formLogin(p, role, { password } = {}) {
+  await waitFor('the login form', () => loginOpen(p), 20000, 100);
+  await p.fill('#login-user', CREDS[role].user);
+  await p.fill('#login-password', password === undefined ? CREDS[role].password : password);
+  await p.keyboard.press('Enter');
+}
+
+/** The session cookie of a context (HttpOnly: the page never sees it, playwright does). */
+async function sessionCookie(ctx) {
+  const cs = await ctx.cookies();
+  return (cs.find((c) => c.name === 'memdump_session') || cs.find((c) => c.path.startsWith('/api/memory-dumps')) || {}).value || null;
+}
+
 /** Stop one part of the stack with SIGKILL (an outage, no restart). */
 async function killPart(name) {
   await helperCall({ op: 'kill', part: name });
@@ -160,9 +210,11 @@ function watchPage(p, label) {
   p.on('dialog', async (d) => { dialogsSeen++; await d.dismiss().catch(() => {}); });
 }
 
-async function newPage(viewport, colorScheme = 'light') {
+/** A fresh browser context and page, logged in as `as` (a role) or not at all (null). */
+async function newPage(viewport, colorScheme = 'light', as = 'admin') {
   const ctx = await browser.newContext({ viewport, colorScheme, acceptDownloads: true });
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write']);
+  if (as) await apiLogin(ctx, as);
   const p = await ctx.newPage();
   return { ctx, p };
 }
@@ -179,6 +231,7 @@ const historyRows = (p) => p.$$eval('#history-body tr', (trs) => trs.map((tr) =>
     state: td[2].querySelector('.badge').textContent,
     sha: td[5].getAttribute('title') || '',
     path: td[6].getAttribute('title') || '',
+    by: td[7].textContent,
     download: tr.querySelector('a[download]') ? tr.querySelector('a[download]').getAttribute('href') : null,
   };
 }));
@@ -234,7 +287,9 @@ async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const t0 = Date.now();
   const env = await stackUpNow();
-  const base = env.DASHBOARD_URL;
+  const base = env.DASHBOARD_URL.endsWith('/') ? env.DASHBOARD_URL : `${env.DASHBOARD_URL}/`;
+  BASE = base;
+  CREDS = readCreds(env);
   console.log(`stack up in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${base}`);
   // playwright gives every launch a fresh temporary --user-data-dir of its own
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -250,6 +305,10 @@ async function main() {
     await page.waitForTimeout(1000);
     assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join(' | ')}`);
     assert(await page.$eval('#banner', (e) => e.hidden), 'banner shown on a healthy stack');
+    assert(await page.$eval('#auth-off', (e) => e.hidden), 'the "access control is off" banner on a stack with accounts');
+    const user = CREDS.admin.user;
+    const who = await page.evaluate(() => ({ user: document.getElementById('who-user').textContent, role: document.getElementById('who-role').textContent, open: document.getElementById('login').open }));
+    assert(who.user === user && who.role === 'admin' && !who.open, `header: ${JSON.stringify(who)}`);
   });
 
   await test('a VM name with <script> is shown as text and runs nothing', async () => {
@@ -282,6 +341,7 @@ async function main() {
     const row = await waitFor('the completed row', async () => (await historyRows(page)).find((r) => r.id === seen.id && r.state === 'completed'), 20000);
     assert(/^[0-9a-f]{64}$/.test(row.sha), `bad hash ${row.sha}`);
     assert(row.download === `/api/memory-dumps/dumps/${seen.id}/download`, `download link ${row.download}`);
+    assert(row.by === CREDS.admin.user, `"Requested by" shows ${JSON.stringify(row.by)}, not ${CREDS.admin.user}`);
     await waitFor('a completion toast or log line', async () => /big-server completed/.test(await activityText(page)), 10000);
   });
 
@@ -423,7 +483,7 @@ async function main() {
     await dl.saveAs(file);
     const text = fs.readFileSync(file, 'utf8');
     const lines = text.split('\r\n').filter((l) => l);
-    assert(lines[0] === 'time,dump_id,vm,host,state,format,size_bytes,duration_s,sha256,path,error', `header ${lines[0]}`);
+    assert(lines[0] === 'time,dump_id,vm,host,state,format,size_bytes,duration_s,sha256,path,error,requested_by', `header ${lines[0]}`);
     assert(lines.length - 1 === shown.length, `${lines.length - 1} CSV rows for ${shown.length} shown`);
     for (const r of shown) assert(lines.some((l) => l.includes(r.id)), `row ${r.id} missing`);
     await page.fill('#f-text', '');
@@ -532,6 +592,188 @@ async function main() {
     await ctx.close();
   });
 
+  /* ---- access control: login, logout, expiry, roles, audit ---------------------------- */
+
+  await test('login form: focus on the user field, a wrong password is refused, the right one shows the dashboard with user and role', async () => {
+    const { ctx, p } = await newPage(DESKTOP, 'light', null);
+    await p.goto(base);
+    await waitFor('the login form', () => loginOpen(p), 15000, 100);
+    assert(await p.evaluate(() => document.activeElement.id) === 'login-user', 'focus is not on the user field');
+    assert(await p.$eval('#whoami', (e) => e.hidden), 'a user is shown before anyone logged in');
+    await runAxe(p, 'login form');
+    await shot(p, 'desktop-login', false);
+    await formLogin(p, 'admin', { password: `${CREDS.admin.password}-wrong` });
+    await waitFor('the refusal', async () => /Wrong user name or password/.test(await p.$eval('#login-message', (e) => e.textContent)), 10000, 100);
+    assert(await loginOpen(p), 'the login form closed after a wrong password');
+    assert((await p.$$('#vm-list [role=option]')).length === 0, 'VMs shown without a login');
+    assert(await p.$eval('#login-password', (e) => e.value) === '', 'the wrong password stays in the field');
+    await formLogin(p, 'admin');
+    await waitFor('the form to close', async () => !(await loginOpen(p)), 10000, 100);
+    await waitFor('the VM list', async () => (await p.$$('#vm-list [role=option]')).length >= SMALL_VMS.length, 20000);
+    const who = await p.evaluate(() => ({ user: document.getElementById('who-user').textContent, role: document.getElementById('who-role').textContent, logout: !document.getElementById('logout').hidden, audit: !document.getElementById('views').hidden }));
+    assert(who.user === CREDS.admin.user && who.role === 'admin' && who.logout && who.audit, `after login: ${JSON.stringify(who)}`);
+    await ctx.close();
+  });
+
+  await test('logout returns to the login form, and the API then answers 401', async () => {
+    const { ctx, p } = await newPage(DESKTOP, 'light', 'operator');
+    await p.goto(base);
+    await waitFor('the VM list', async () => (await p.$$('#vm-list [role=option]')).length > 0, 20000);
+    assert(await p.$eval('#who-role', (e) => e.textContent) === 'operator', 'role in the header');
+    await p.click('#logout');
+    await waitFor('the login form', async () => (await loginOpen(p)) && /logged out/.test(await p.$eval('#login-message', (e) => e.textContent)), 15000, 100);
+    assert(await p.evaluate(() => document.activeElement.id) === 'login-user', 'focus is not on the user field');
+    await waitFor('401 from /status', async () => (await p.evaluate(() => fetch('/api/memory-dumps/status', { cache: 'no-store' }).then((r) => r.status))) === 401, 10000, 500);
+    const rec = await p.evaluate(() => fetch('/api/memory-dumps/records?limit=1', { cache: 'no-store' }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) })));
+    assert(rec.status === 401 && rec.body && rec.body.error && rec.body.error.code === 'unauthenticated', `/records after logout: ${JSON.stringify(rec)}`);
+    await ctx.close();
+  });
+
+  await test('an expired session: the login form says so, the page keeps its state, and a login resumes', async () => {
+    const { ctx, p } = await newPage(DESKTOP, 'light', 'admin');
+    await p.goto(base);
+    await waitFor('the VM list', async () => (await p.$$('#vm-list [role=option]')).length > 0, 20000);
+    await waitFor('history rows', async () => (await historyRows(p)).length > 0, 20000);
+    // page state: a selected VM, a history filter, the Audit view open with focus on its tab
+    await p.click(`#vm-list [role=option][title="${SMALL_VMS[0]}"]`);
+    await p.selectOption('#f-state', 'completed');
+    await p.fill('#f-text', 'server');
+    await p.click('#tab-audit');
+    await waitFor('audit rows', async () => (await p.$$('#audit-body tr')).length > 0, 15000);
+    await p.focus('#tab-audit');
+    const cookie = await sessionCookie(ctx);
+    assert(cookie, 'no session cookie in the context');
+    const r = await helperCall({ op: 'drop_sessions', cookie });
+    assert(r.dropped === 1, `no Redis key memdump:session:<sha256 of the cookie> (dropped ${r.dropped})`);
+    await waitFor('the login form with the message', async () => (await loginOpen(p))
+      && (await p.$eval('#login-message', (e) => e.textContent)) === MSG_ENDED, 30000, 200);
+    assert(await p.evaluate(() => document.activeElement.id) === 'login-user', 'focus is not on the user field');
+    await shot(p, 'desktop-session-ended', false);
+    // Escape does not dismiss it
+    await p.keyboard.press('Escape');
+    await sleep(300);
+    assert(await loginOpen(p), 'Escape closed the login form');
+    // nothing polls while logged out
+    await sleep(1000);
+    let calls = 0;
+    const count = (req) => { if (req.url().includes('/api/memory-dumps/')) calls++; };
+    p.on('request', count);
+    await sleep(6000);
+    p.off('request', count);
+    assert(calls === 0, `${calls} API calls while the login form waits`);
+    const kept = await p.evaluate(() => ({
+      state: document.getElementById('f-state').value,
+      text: document.getElementById('f-text').value,
+      selected: [...document.querySelectorAll('#vm-list [aria-selected=true]')].map((e) => e.getAttribute('title')),
+      tab: document.getElementById('tab-audit').getAttribute('aria-selected'),
+      audit: !document.getElementById('view-audit').hidden,
+    }));
+    assert(kept.state === 'completed' && kept.text === 'server' && kept.selected.length === 1 && kept.selected[0] === SMALL_VMS[0]
+      && kept.tab === 'true' && kept.audit, `page state lost: ${JSON.stringify(kept)}`);
+    assert(await p.$eval('#login-user', (e) => e.value) === CREDS.admin.user, 'the user name is not filled in');
+    const resumed = p.waitForResponse((res) => /\/api\/memory-dumps\/(status|records|vms|stats)/.test(res.url()) && res.status() === 200, { timeout: 20000 });
+    await formLogin(p, 'admin');
+    await waitFor('the form to close', async () => !(await loginOpen(p)), 10000, 100);
+    await resumed;
+    assert(await p.evaluate(() => document.activeElement.id) === 'tab-audit', `focus not returned: on ${await p.evaluate(() => document.activeElement.id || document.activeElement.tagName)}`);
+    const after = await p.evaluate(() => ({ state: document.getElementById('f-state').value, selected: document.querySelectorAll('#vm-list [aria-selected=true]').length, audit: !document.getElementById('view-audit').hidden }));
+    assert(after.state === 'completed' && after.selected === 1 && after.audit, `state after the login: ${JSON.stringify(after)}`);
+    // polling goes on: the next auto-refresh asks again
+    await p.click('#tab-dashboard');
+    const t0 = await p.$eval('#last-updated', (e) => e.textContent);
+    await waitFor('another refresh', async () => (await p.$eval('#last-updated', (e) => e.textContent)) !== t0, 15000, 250);
+    await ctx.close();
+  });
+
+  await test('a viewer sees everything but has no enabled trigger, cancel or download and no Audit tab', async () => {
+    const { ctx, p } = await newPage(DESKTOP, 'light', 'viewer');
+    const fakeId = '20261122T183000Z-0123456789ab';
+    // a running dump for the viewer to look at (real ones end before the page would see them)
+    await p.route('**/api/memory-dumps/status', async (route) => {
+      const res = await route.fetch();
+      const body = await res.json().catch(() => null);
+      if (!res.ok() || !body) return route.fulfill({ response: res });
+      body.active = [{ dump_id: fakeId, vm: SMALL_VMS[0], state: 'running', progress: 40, created_at: new Date().toISOString(), requested_by: CREDS.operator.user }];
+      return route.fulfill({ response: res, json: body });
+    });
+    await p.goto(base);
+    await waitFor('the VM list', async () => (await p.$$('#vm-list [role=option]')).length > 0, 20000);
+    await waitFor('history rows', async () => (await historyRows(p)).length > 0, 20000);
+    await waitFor('the active dump', async () => (await p.$$('#active-list .active-item')).length === 1, 10000);
+    const ui = await p.evaluate(() => {
+      const vis = (id) => { const e = document.getElementById(id); return !!e && !e.hidden && e.offsetParent !== null; };
+      return {
+        role: document.getElementById('who-role').textContent,
+        tabs: vis('views'),
+        auditTab: vis('tab-audit'),
+        dumpSel: document.getElementById('dump-selected').disabled,
+        dumpAll: document.getElementById('dump-all').disabled,
+        dumpAllWhy: document.getElementById('dump-all').getAttribute('aria-describedby'),
+        note: vis('capture-role-note') ? document.getElementById('capture-role-note').textContent : '',
+        cancel: [...document.querySelectorAll('#active-list button[data-cancel]')].map((b) => ({ disabled: b.disabled, title: b.title })),
+        links: document.querySelectorAll('#history-body a[download]').length,
+        off: [...document.querySelectorAll('#history-body button[data-action=download-off]')].map((b) => ({ disabled: b.disabled, title: b.title, why: b.getAttribute('aria-describedby') })),
+        completed: [...document.querySelectorAll('#history-body .badge')].filter((b) => b.textContent === 'completed').length,
+      };
+    });
+    assert(ui.role === 'viewer', `role ${ui.role}`);
+    assert(!ui.tabs && !ui.auditTab, 'the Audit tab is shown to a viewer');
+    assert(ui.dumpSel && ui.dumpAll && ui.dumpAllWhy === 'capture-role-note' && /operator role/.test(ui.note), `capture controls: ${JSON.stringify(ui)}`);
+    assert(ui.cancel.length === 1 && ui.cancel[0].disabled && /operator/.test(ui.cancel[0].title), `cancel: ${JSON.stringify(ui.cancel)}`);
+    assert(ui.links === 0, `${ui.links} download links for a viewer`);
+    assert(ui.completed > 0 && ui.off.length === ui.completed && ui.off.every((b) => b.disabled && b.title === 'Needs the investigator role' && b.why === 'history-role-note'), `download buttons: ${JSON.stringify(ui.off)}`);
+    await p.click(`#vm-list [role=option][title="${SMALL_VMS[0]}"]`);
+    assert(await p.$eval('#dump-selected', (e) => e.disabled), 'Dump selected enabled for a viewer');
+    assert((await p.$eval('#active-list', (e) => e.textContent)).includes(`by ${CREDS.operator.user}`), 'the active dump does not say who asked for it');
+    // the server refuses too, naming the role
+    const refused = await p.evaluate(async (vm) => {
+      const post = await fetch('/api/memory-dumps/trigger', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ vms: [vm] }) });
+      const audit = await fetch('/api/memory-dumps/audit?limit=1', { cache: 'no-store' });
+      return { post: post.status, postBody: await post.json().catch(() => null), audit: audit.status };
+    }, SMALL_VMS[0]);
+    assert(refused.post === 403 && refused.postBody?.error?.code === 'forbidden' && /operator/.test(refused.postBody.error.message), `trigger as viewer: ${JSON.stringify(refused)}`);
+    assert(refused.audit === 403, `audit as viewer answered ${refused.audit}`);
+    await runAxe(p, 'viewer');
+    await shot(p, 'desktop-viewer', false);
+    await ctx.close();
+  });
+
+  await test('an admin sees the Audit tab with events, filters them and pages them', async () => {
+    await page.evaluate(() => document.querySelectorAll('dialog[open]').forEach((d) => d.close()));
+    assert(await page.$eval('#tab-audit', (e) => !e.hidden && e.offsetParent !== null), 'no Audit tab for the admin');
+    await page.click('#tab-audit');
+    const rowsOf = (p) => p.$$eval('#audit-body tr', (trs) => trs.map((tr) => {
+      const td = tr.querySelectorAll('td');
+      return { action: td[1].textContent, result: td[2].textContent, user: td[3].firstChild ? td[3].firstChild.textContent : '' };
+    }));
+    const rows = await waitFor('audit events', async () => { const r = await rowsOf(page); return r.length ? r : null; }, 15000);
+    const actions = new Set(rows.map((r) => r.action));
+    for (const a of ['login']) assert(actions.has(a), `no ${a} event among ${[...actions].join(', ')}`);
+    const info = await page.$eval('#audit-page-info', (e) => e.textContent);
+    const total = Number((/of (\d+)$/.exec(info) || [])[1]);
+    assert(total >= rows.length && rows.length <= 50, `page info ${info} for ${rows.length} rows`);
+    await runAxe(page, 'audit view');
+    await shot(page, 'desktop-audit', false);
+    // the viewer's refused trigger (test above) is there, by user
+    await page.fill('#a-user', CREDS.viewer.user);
+    await page.press('#a-user', 'Enter');
+    await waitFor('the viewer\'s events', async () => { const r = await rowsOf(page); return r.length > 0 && r.every((x) => x.user === CREDS.viewer.user); }, 10000);
+    await page.fill('#a-user', '');
+    await page.selectOption('#a-action', 'login');
+    await waitFor('login events only', async () => { const r = await rowsOf(page); return r.length > 0 && r.every((x) => x.action === 'login'); }, 10000);
+    const failed = (await rowsOf(page)).filter((x) => x.result !== 'ok').length;
+    assert(failed >= 1, 'the wrong password of the login test is not in the audit log');
+    await page.selectOption('#a-action', '');
+    if (total > 50) {
+      await page.click('#audit-next');
+      await waitFor('page 2', async () => (await page.$eval('#audit-page-info', (e) => e.textContent)).startsWith('51–'), 10000);
+      await page.click('#audit-prev');
+      await waitFor('page 1', async () => (await page.$eval('#audit-page-info', (e) => e.textContent)).startsWith('1–'), 10000);
+    }
+    await page.click('#tab-dashboard');
+    assert(await page.$eval('#view-audit', (e) => e.hidden) && !(await page.$eval('#view-dashboard', (e) => e.hidden)), 'back on the dashboard');
+  });
+
   await test('VM picker with 1000 VMs draws a capped list and filters it', async () => {
     // only /vms is replaced (a fleet this size cannot run here); everything else is real
     const { ctx, p } = await newPage(DESKTOP);
@@ -560,8 +802,9 @@ async function main() {
     size_bytes: 1024, sha256: 'a'.repeat(64), path: `/var/lib/memdump/vm-${i}.elf`, ...extra,
   });
   /** A page whose API answers come from `fx` (functions may change the answer per call). */
+  const fixSession = (role, extra = {}) => ({ session: { user: `fixture-${role}`, auth: 'password', role, groups: [], grants: [], expires_at: null, ...extra } });
   async function fixturePage(fx, { auto = true } = {}) {
-    const { ctx, p } = await newPage(DESKTOP);
+    const { ctx, p } = await newPage(DESKTOP, 'light', null);
     if (!auto) await p.addInitScript(() => localStorage.setItem('memdump.autoRefresh', '0'));
     const json = (route, body, status = 200) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
     const answer = async (route, v) => {
@@ -569,6 +812,7 @@ async function main() {
       if (r && r.__status) return json(route, r.body, r.__status);
       return json(route, r);
     };
+    await p.route('**/api/memory-dumps/session', (r) => answer(r, fx.session || fixSession('admin')));
     await p.route('**/api/memory-dumps/vms', (r) => answer(r, fx.vms || { vms: [{ name: 'vm-1', state: 'running', memory_bytes: 1 << 28, host: 'kvm1' }], count: 1, services_down: [] }));
     await p.route('**/api/memory-dumps/status', (r) => answer(r, fx.status || { active: [], services: [], poller: { id: 'x' } }));
     await p.route('**/api/memory-dumps/stats', (r) => answer(r, fx.stats || { total: 3, per_day: [] }));
@@ -683,6 +927,47 @@ async function main() {
     const det = await p.evaluate(() => ({ copyHidden: document.getElementById('details-copy').hidden, text: document.getElementById('details-list').textContent }));
     assert(det.copyHidden, 'Copy SHA-256 offered for a value that is not a hash');
     assert(det.text.includes('curl http://x/'), 'the odd value is not shown as text');
+    await ctx.close();
+  });
+
+  await test('too many login attempts: the form says how long to wait (429 Retry-After)', async () => {
+    const { ctx, p } = await newPage(DESKTOP, 'light', null);
+    await p.route('**/api/memory-dumps/session', (r) => (r.request().method() === 'POST'
+      ? r.fulfill({ status: 429, contentType: 'application/json', headers: { 'Retry-After': '42' }, body: JSON.stringify({ error: { code: 'rate_limited', message: 'too many login attempts' } }) })
+      : r.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unauthenticated', message: 'log in' } }) })));
+    await p.goto(base);
+    await formLogin(p, 'admin');
+    await waitFor('the wait time', async () => (await p.$eval('#login-message', (e) => e.textContent)) === 'Too many attempts, try again in 42 s.', 5000, 100);
+    assert(await loginOpen(p), 'the form closed');
+    await ctx.close();
+  });
+
+  await test('MEMDUMP_AUTH=none: a warning banner that stays, no login and no logout', async () => {
+    const { ctx, p } = await fixturePage({
+      session: fixSession('admin', { user: 'anonymous', auth: 'none' }),
+      status: { auth: 'none', active: [], services: [], poller: { id: 'x' } },
+    });
+    await waitFor('the banner', async () => !(await p.$eval('#auth-off', (e) => e.hidden)), 5000, 100);
+    assert((await p.$eval('#auth-off', (e) => e.textContent)).includes('Access control is off (MEMDUMP_AUTH=none)'), 'banner text');
+    assert(!(await loginOpen(p)) && await p.$eval('#logout', (e) => e.hidden), 'login or logout offered without access control');
+    await p.click('#refresh-now');
+    await sleep(500);
+    assert(!(await p.$eval('#auth-off', (e) => e.hidden)), 'the banner went away');
+    await runAxe(p, 'auth off');
+    await ctx.close();
+  });
+
+  await test('a refusal (403) shows the server\'s message naming the role', async () => {
+    const { ctx, p } = await fixturePage({ session: fixSession('operator') }, { auto: false });
+    await p.route('**/api/memory-dumps/trigger', (r) => r.fulfill({ status: 403, contentType: 'application/json', body: JSON.stringify({ error: { code: 'forbidden', message: 'Dumping vm-1 needs the operator role for its scope.' } }) }));
+    await waitFor('the VM', async () => (await p.$$('#vm-list [role=option]')).length === 1, 5000);
+    await p.click('#vm-list [role=option]');
+    assert(!(await p.$eval('#dump-selected', (e) => e.disabled)), 'Dump selected disabled for an operator');
+    assert((await p.$$('#history-body a[download]')).length === 0, 'download links for an operator');
+    await p.click('#dump-selected');
+    await waitFor('the refusal', async () => (await p.$eval('#alerts', (e) => e.textContent)).includes('needs the operator role for its scope'), 5000, 100);
+    const n = await p.$$eval('#toasts .toast-error', (ts) => ts.length);
+    assert(n === 1, `${n} error toasts for one refusal`);
     await ctx.close();
   });
 
