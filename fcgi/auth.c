@@ -12,6 +12,7 @@
  */
 #include "auth.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -25,11 +26,13 @@
 #include "json_util.h"
 #include "kdf.h"
 #include "log.h"
+#include "urlcode.h"
 #include "xmalloc.h"
 
 #define AUTH_PASSWORD_MAX 1024
 #define AUTH_ADDR_MAX 64
-#define AUTH_SEEN_MAX 64 /* sessions a worker remembers for a Redis outage */
+#define AUTH_SEEN_MAX 64   /* sessions a worker remembers for a Redis outage */
+#define AUTH_SEEN_MS 60000 /* ... for reads, at most this long after it last saw them */
 
 /* A session this worker saw valid in Redis: used only while Redis is unreachable,
  * so a dashboard keeps its history (InfluxDB) and the outage banner. */
@@ -135,35 +138,50 @@ long long auth_user_max_active(const struct auth *a)
 
 int auth_cookie_session(const char *cookie, char hex[AUTH_SESSION_ID_HEX + 1])
 {
-	static const char name[] = AUTH_COOKIE "=";
-	const char *p = cookie;
+	static const char name[] = AUTH_COOKIE;
+	const char *p = cookie, *found = NULL;
+	size_t found_len = 0;
+	int seen = 0;
 
 	if (cookie == NULL)
 		return -1;
+	/* every "NAME=VALUE" separated by ';' (or ',', as nginx also splits); the name is
+	 * matched without case, as nginx's $cookie_ does, and more than one is refused */
 	while (*p != '\0') {
-		size_t len;
+		size_t len, nlen;
 
-		while (*p == ' ' || *p == '\t' || *p == ';')
+		while (*p == ' ' || *p == '\t' || *p == ';' || *p == ',')
 			p++;
-		len = strcspn(p, ";");
-		if (len > sizeof(name) - 1 && memcmp(p, name, sizeof(name) - 1) == 0) {
-			const char *v = p + sizeof(name) - 1;
-			size_t vl = len - (sizeof(name) - 1);
+		len = strcspn(p, ";,");
+		nlen = strcspn(p, "=;,");
+		while (nlen > 0 && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t'))
+			nlen--;
+		if (nlen == sizeof(name) - 1 && strncasecmp(p, name, nlen) == 0) {
+			const char *eq = memchr(p, '=', len);
 
-			while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-				vl--;
-			if (vl != AUTH_SESSION_ID_HEX)
-				return -1;
-			for (size_t i = 0; i < vl; i++)
-				if (!strchr("0123456789abcdef", v[i]) || v[i] == '\0')
-					return -1;
-			memcpy(hex, v, vl);
-			hex[vl] = '\0';
-			return 0;
+			seen++;
+			if (eq != NULL) {
+				found = eq + 1;
+				found_len = len - (size_t)(found - p);
+				while (found_len > 0 && (*found == ' ' || *found == '\t')) {
+					found++;
+					found_len--;
+				}
+				while (found_len > 0 && (found[found_len - 1] == ' ' ||
+				                         found[found_len - 1] == '\t'))
+					found_len--;
+			}
 		}
 		p += len;
 	}
-	return -1;
+	if (seen != 1 || found == NULL || found_len != AUTH_SESSION_ID_HEX)
+		return -1;
+	for (size_t i = 0; i < found_len; i++)
+		if (!((found[i] >= '0' && found[i] <= '9') || (found[i] >= 'a' && found[i] <= 'f')))
+			return -1;
+	memcpy(hex, found, found_len);
+	hex[found_len] = '\0';
+	return 0;
 }
 
 int auth_bearer(const char *header, const char **token, size_t *len)
@@ -202,9 +220,17 @@ bool auth_query_has_token(const char *query)
 		size_t len = strcspn(p, "&;");
 		size_t klen = strcspn(p, "=&;");
 
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (klen == strlen(keys[i]) && strncasecmp(p, keys[i], klen) == 0)
+		char *k = NULL;
+
+		/* the key as the API would read it: percent-decoded ("to%6Ben" is "token") */
+		if (urlcode_decode(p, klen, true, &k) < 0)
+			k = strndup(p, klen);
+		for (size_t i = 0; k != NULL && i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcasecmp(k, keys[i]) == 0) {
+				free(k);
 				return true;
+			}
+		free(k);
 		p += len;
 		if (*p != '\0')
 			p++;
@@ -239,13 +265,22 @@ static bool auth_hash_equal(const char *x, const char *y)
 	return d == 0 && x[64] == '\0' && y[64] == '\0';
 }
 
-/* The client address for limits and logs: REMOTE_ADDR when it looks like one. */
+/* The client address a login limit counts against: REMOTE_ADDR, an IPv6 address
+ * by its /64 (one host holds a whole /64), "unknown" when it is no address. */
 static void auth_client(const struct exch_req *q, char out[AUTH_ADDR_MAX])
 {
 	const char *v = q->remote_addr;
+	unsigned char a6[16];
+	struct in_addr a4;
 
-	if (v == NULL || *v == '\0' || strlen(v) >= AUTH_ADDR_MAX ||
-	    strspn(v, "0123456789abcdefABCDEF.:") != strlen(v))
+	if (v != NULL && inet_pton(AF_INET6, v, a6) == 1) {
+		memset(a6 + 8, 0, 8);
+		if (inet_ntop(AF_INET6, a6, out, AUTH_ADDR_MAX) != NULL) {
+			strncat(out, "/64", AUTH_ADDR_MAX - strlen(out) - 1);
+			return;
+		}
+	}
+	if (v == NULL || inet_pton(AF_INET, v, &a4) != 1)
 		v = "unknown";
 	snprintf(out, AUTH_ADDR_MAX, "%s", v);
 }
@@ -309,15 +344,14 @@ static void auth_seen_put(struct auth *a, const char *key, const char *user, lon
 	slot->seen_ms = now;
 }
 
-/* The user of a session seen valid within the idle timeout, or NULL. */
+/* The user of a session this worker saw valid in the last AUTH_SEEN_MS, or NULL. */
 static const char *auth_seen_get(struct auth *a, const char *key, long long now)
 {
-	long long idle = config_num(a->cfg, CFG_SESSION_IDLE) * 1000;
-
 	for (size_t i = 0; i < AUTH_SEEN_MAX; i++) {
 		struct auth_seen *s = &a->sessions[i];
 
-		if (strcmp(s->key, key) == 0 && s->expires_ms > now && now - s->seen_ms < idle)
+		if (strcmp(s->key, key) == 0 && s->expires_ms > now &&
+		    now - s->seen_ms < AUTH_SEEN_MS)
 			return s->user;
 	}
 	return NULL;
@@ -330,7 +364,7 @@ static void auth_seen_drop(struct auth *a, const char *key)
 			memset(&a->sessions[i], 0, sizeof(a->sessions[i]));
 }
 
-static int auth_by_session(struct auth *a, const char *hex, struct identity *id,
+static int auth_by_session(struct auth *a, const char *hex, bool read_only, struct identity *id,
                            struct auth_outcome *out, struct exch_resp *r)
 {
 	char key[65];
@@ -347,7 +381,7 @@ static int auth_by_session(struct auth *a, const char *hex, struct identity *id,
 			auth_seen_drop(a, key);
 			auth_outcome_set(out, "", AUTHZ_PASSWORD, "refused", "session ended");
 			auth_unauthenticated(r, "your session has ended; log in again");
-		} else if ((user = auth_seen_get(a, key, now)) != NULL) {
+		} else if (read_only && (user = auth_seen_get(a, key, now)) != NULL) {
 			/* Redis is down: a session this worker saw valid lately goes on, so the
 			 * dashboard keeps its history and shows the outage (docs/security.md) */
 			return auth_identity(a, user, AUTHZ_PASSWORD, NULL, 0, id, out, r);
@@ -450,7 +484,9 @@ int auth_identify(struct auth *a, const struct exch_req *q, struct identity *id,
 		return -1;
 	}
 	if (auth_cookie_session(q->cookie, hex) == 0)
-		return auth_by_session(a, hex, id, out, r);
+		return auth_by_session(
+		    a, hex, strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0, id,
+		    out, r);
 	auth_outcome_set(out, "", AUTHZ_NONE, "refused", "no credentials");
 	auth_unauthenticated(r, "log in, or send Authorization: Bearer TOKEN (an API token)");
 	return -1;
@@ -490,28 +526,38 @@ static json_t *auth_session_json(const struct identity *id, long long expires_ms
 	return json_pack("{s:o}", "session", o);
 }
 
-static void auth_set_cookie(const struct exch_req *q, struct exch_resp *r, const char *value,
-                            long max_age)
+/* MEMDUMP_COOKIE_SECURE: auto (when the web server says HTTPS=on), always, never. */
+static bool auth_secure(const struct auth *a, const struct exch_req *q)
+{
+	long long mode = config_num(a->cfg, CFG_COOKIE_SECURE);
+
+	return mode == 1 || (mode == 0 && q->https);
+}
+
+static void auth_set_cookie(const struct auth *a, const struct exch_req *q, struct exch_resp *r,
+                            const char *value, long max_age)
 {
 	char *c = xasprintf("%s=%s; Path=/api/memory-dumps/; Max-Age=%ld; HttpOnly; "
 	                    "SameSite=Strict%s",
-	                    AUTH_COOKIE, value, max_age, q->https ? "; Secure" : "");
+	                    AUTH_COOKIE, value, max_age, auth_secure(a, q) ? "; Secure" : "");
 
 	exch_resp_header(r, "Set-Cookie", c);
 	explicit_bzero(c, strlen(c));
 	free(c);
 }
 
-/* 429 when the window of kind/subject is full; 0 otherwise (and when Redis is down). */
-static int auth_limit_check(struct auth *a, const char *kind, const char *subject, long long max,
-                            long window, const char *what, struct exch_resp *r)
+/* Count one attempt against kind/subject first (atomically: parallel attempts cannot
+ * all pass a read), then 429 when that made more than max; 0 otherwise, and when Redis
+ * cannot say (the login then fails on Redis itself). */
+static int auth_limit_take(struct auth *a, const char *kind, const char *subject, long long max,
+                           long window, const char *what, struct exch_resp *r)
 {
 	long long count = 0;
 	long ttl = 0;
 	char ra[24];
 
-	if (store_limit_hit(a->store, kind, subject, 0, window, &count, &ttl, NULL) < 0 ||
-	    count < max)
+	if (store_limit_hit(a->store, kind, subject, 1, window, &count, &ttl, NULL) < 0 ||
+	    count <= max)
 		return 0;
 	snprintf(ra, sizeof(ra), "%ld", ttl);
 	exch_resp_error(r, 429, "rate_limited", "too many failed logins %s; try again in %ld s",
@@ -576,10 +622,11 @@ void auth_login(struct auth *a, const struct exch_req *q, struct identity *id,
 		snprintf(out->detail, sizeof(out->detail), "bad password length");
 		goto out;
 	}
-	if (auth_limit_check(a, "login-user", user, config_num(a->cfg, CFG_LOGIN_FAILURES_USER),
-	                     window, "for this user", r) < 0 ||
-	    auth_limit_check(a, "login-addr", client, config_num(a->cfg, CFG_LOGIN_FAILURES_ADDR),
-	                     window, "from this address", r) < 0) {
+	/* every attempt counts first; a successful one is taken back below */
+	if (auth_limit_take(a, "login-user", user, config_num(a->cfg, CFG_LOGIN_FAILURES_USER),
+	                    window, "for this user", r) < 0 ||
+	    auth_limit_take(a, "login-addr", client, config_num(a->cfg, CFG_LOGIN_FAILURES_ADDR),
+	                    window, "from this address", r) < 0) {
 		snprintf(out->detail, sizeof(out->detail), "rate limited");
 		goto out;
 	}
@@ -590,8 +637,6 @@ void auth_login(struct auth *a, const struct exch_req *q, struct identity *id,
 	} else if (kdf_verify(pw, u->hash)) {
 		goto ok;
 	}
-	store_limit_hit(a->store, "login-user", user, 1, window, &cnt, &ttl, NULL);
-	store_limit_hit(a->store, "login-addr", client, 1, window, &cnt, &ttl, NULL);
 	out->result = "failed";
 	snprintf(out->detail, sizeof(out->detail), "%s",
 	         u == NULL
@@ -624,7 +669,8 @@ ok:
 	}
 	json_decref(val);
 	store_limit_clear(a->store, "login-user", user, NULL);
-	auth_set_cookie(q, r, hex, max);
+	store_limit_hit(a->store, "login-addr", client, -1, window, &cnt, &ttl, NULL);
+	auth_set_cookie(a, q, r, hex, max);
 	explicit_bzero(hex, sizeof(hex));
 	out->result = "ok";
 	out->detail[0] = '\0';
@@ -661,7 +707,7 @@ void auth_logout(struct auth *a, const struct exch_req *q, struct auth_outcome *
 			return;
 		}
 	}
-	auth_set_cookie(q, r, "", 0);
+	auth_set_cookie(a, q, r, "", 0);
 	exch_resp_json(r, 200, json_pack("{s:b}", "logged_out", 1));
 }
 

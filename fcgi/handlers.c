@@ -188,29 +188,29 @@ static void api_event(struct api_ctx *ctx, const struct exch_req *q, const char 
 	    .status = status,
 	};
 
-	if (strcmp(action, "refused") == 0) {
-		long long sec = api_now_ms() / 1000;
+	long long sec = api_now_ms() / 1000;
+	/* actions and successes are always recorded; refusals and failed attempts (which
+	 * anyone can send) at most API_REFUSED_PER_S a second, the rest counted */
+	bool limited = strcmp(result, "ok") != 0 && strcmp(action, "trigger") != 0 &&
+	               strcmp(action, "cancel") != 0 && strcmp(action, "download") != 0;
 
-		if (sec != ctx->refused_sec) {
-			if (ctx->refused_dropped > 0) {
-				char d[96];
-				struct audit_event sum = {.action = "refused",
-				                          .result = "refused",
-				                          .detail = d,
-				                          .status = 429};
+	if (sec != ctx->refused_sec) {
+		if (ctx->refused_dropped > 0) {
+			char d[96];
+			struct audit_event sum = {
+			    .action = "refused", .result = "refused", .detail = d, .status = 429};
 
-				snprintf(d, sizeof(d), "%lld more refusals in one second not recorded",
-				         ctx->refused_dropped);
-				auditlog_emit(ctx->audit, &sum);
-			}
-			ctx->refused_sec = sec;
-			ctx->refused_n = 0;
-			ctx->refused_dropped = 0;
+			snprintf(d, sizeof(d), "%lld more refusals in one second not recorded",
+			         ctx->refused_dropped);
+			auditlog_emit(ctx->audit, &sum);
 		}
-		if (++ctx->refused_n > API_REFUSED_PER_S) {
-			ctx->refused_dropped++;
-			return;
-		}
+		ctx->refused_sec = sec;
+		ctx->refused_n = 0;
+		ctx->refused_dropped = 0;
+	}
+	if (limited && ++ctx->refused_n > API_REFUSED_PER_S) {
+		ctx->refused_dropped++;
+		return;
 	}
 	auditlog_emit(ctx->audit, &ev);
 }
@@ -608,7 +608,8 @@ out_q:
  * dump out of q's scope is not found; one whose VM q may see but not act on with
  * need is 403. */
 static struct svc *api_dump_owner(struct api_ctx *ctx, const struct exch_req *q, const char *id,
-                                  enum role need, json_t **dump, struct exch_resp *r)
+                                  enum role need, json_t **dump, char vm[DUMP_VM_NAME_MAX + 1],
+                                  struct exch_resp *r)
 {
 	struct err e;
 	struct svc *s;
@@ -626,6 +627,9 @@ static struct svc *api_dump_owner(struct api_ctx *ctx, const struct exch_req *q,
 			api_store_error(r, &e);
 		return NULL;
 	}
+	/* for the audit event, also when refused */
+	snprintf(vm, DUMP_VM_NAME_MAX + 1, "%s",
+	         jsonu_str(*dump, "vm") ? jsonu_str(*dump, "vm") : "");
 	role = api_role(q, jsonu_str(*dump, "vm"), jsonu_str(*dump, "host"));
 	if (role < need) {
 		if (role < ROLE_VIEWER)
@@ -649,7 +653,7 @@ static struct svc *api_dump_owner(struct api_ctx *ctx, const struct exch_req *q,
 }
 
 static void api_cancel(struct api_ctx *ctx, const struct exch_req *q, const char *id,
-                       struct exch_resp *r)
+                       char vm[DUMP_VM_NAME_MAX + 1], struct exch_resp *r)
 {
 	struct svc *s;
 	json_t *dump, *cancelled = NULL;
@@ -657,7 +661,7 @@ static void api_cancel(struct api_ctx *ctx, const struct exch_req *q, const char
 
 	if (exch_require_json_same_origin(q, r) < 0)
 		return;
-	if ((s = api_dump_owner(ctx, q, id, ROLE_OPERATOR, &dump, r)) == NULL)
+	if ((s = api_dump_owner(ctx, q, id, ROLE_OPERATOR, &dump, vm, r)) == NULL)
 		return;
 	if (svc_dump_cancel(s, id, &cancelled, &e) < 0) {
 		if (e.code == ERR_CONFLICT)
@@ -678,7 +682,7 @@ out:
 }
 
 static void api_download(struct api_ctx *ctx, const struct exch_req *q, const char *id,
-                         struct exch_resp *r)
+                         char vmname[DUMP_VM_NAME_MAX + 1], struct exch_resp *r)
 {
 	char comp[DUMP_VM_NAME_MAX + 1], *v;
 	const char *vm, *sha, *state, *fmt;
@@ -694,7 +698,7 @@ static void api_download(struct api_ctx *ctx, const struct exch_req *q, const ch
 		                "(fastcgi_param MEMDUMP_ACCEL_PREFIX)");
 		return;
 	}
-	if ((s = api_dump_owner(ctx, q, id, ROLE_INVESTIGATOR, &dump, r)) == NULL)
+	if ((s = api_dump_owner(ctx, q, id, ROLE_INVESTIGATOR, &dump, vmname, r)) == NULL)
 		return;
 	state = jsonu_str(dump, "state");
 	vm = jsonu_str(dump, "vm");
@@ -763,6 +767,8 @@ static void api_audit_outcome(struct api_ctx *ctx, const struct exch_req *q, con
 static void api_dispatch(struct api_ctx *ctx, const struct exch_req *q, const struct route *rt,
                          struct exch_resp *r)
 {
+	char vm[DUMP_VM_NAME_MAX + 1] = "";
+
 	switch (rt->id) {
 	case ROUTE_TRIGGER:
 		api_trigger(ctx, q, r);
@@ -783,13 +789,13 @@ static void api_dispatch(struct api_ctx *ctx, const struct exch_req *q, const st
 		api_vms(ctx, q, r);
 		break;
 	case ROUTE_DUMP:
-		api_cancel(ctx, q, rt->arg, r);
-		api_event(ctx, q, "cancel", r->status < 300 ? "ok" : "refused", r->status, NULL,
+		api_cancel(ctx, q, rt->arg, vm, r);
+		api_event(ctx, q, "cancel", r->status < 300 ? "ok" : "refused", r->status, vm,
 		          rt->arg, NULL);
 		break;
 	case ROUTE_DUMP_DOWNLOAD:
-		api_download(ctx, q, rt->arg, r);
-		api_event(ctx, q, "download", r->status < 300 ? "ok" : "refused", r->status, NULL,
+		api_download(ctx, q, rt->arg, vm, r);
+		api_event(ctx, q, "download", r->status < 300 ? "ok" : "refused", r->status, vm,
 		          rt->arg, NULL);
 		break;
 	case ROUTE_SESSION:
@@ -835,7 +841,8 @@ void api_handle(struct api_ctx *ctx, const struct exch_req *q0, struct exch_resp
 	}
 	if (rt.id == ROUTE_LOGOUT) {
 		auth_logout(ctx->gate, &q, &out, r);
-		api_audit_outcome(ctx, &q, "logout", &out, r->status);
+		if (out.user[0] != '\0' || strcmp(out.result, "ok") != 0)
+			api_audit_outcome(ctx, &q, "logout", &out, r->status);
 		return;
 	}
 	if (auth_identify(ctx->gate, &q, &who, &out, r) < 0) {

@@ -109,6 +109,10 @@ static const struct config_row config_table[CFG__MAX] = {
                           "seconds a dashboard session may stay unused", NULL},
     [CFG_SESSION_MAX] = {"MEMDUMP_SESSION_MAX", CT_INT, "43200", 300, 30 * 86400, CFG_P_API,
                          "seconds a dashboard session lasts at most", NULL},
+    [CFG_COOKIE_SECURE] = {"MEMDUMP_COOKIE_SECURE", CT_CHOICE, "auto", 0, 0, CFG_P_API,
+                           "the session cookie's Secure flag: auto (when the web server "
+                           "passes HTTPS=on), always (TLS ends in a proxy before it), never",
+                           "auto|always|never"},
     [CFG_LOGIN_WINDOW] = {"MEMDUMP_LOGIN_WINDOW", CT_INT, "900", 10, 86400, CFG_P_API,
                           "seconds over which failed logins are counted", NULL},
     [CFG_LOGIN_FAILURES_USER] = {"MEMDUMP_LOGIN_FAILURES_USER", CT_INT, "5", 1, 1000, CFG_P_API,

@@ -42,6 +42,7 @@ enum config_key {
 	CFG_TRUST_REMOTE_USER, /* yes: the web server's REMOTE_USER is an identity */
 	CFG_SESSION_IDLE,      /* seconds a dashboard session lives unused */
 	CFG_SESSION_MAX,       /* seconds a dashboard session lives at most */
+	CFG_COOKIE_SECURE,     /* auto|always|never: the session cookie's Secure */
 	CFG_LOGIN_WINDOW,      /* seconds over which failed logins are counted */
 	CFG_LOGIN_FAILURES_USER,
 	CFG_LOGIN_FAILURES_ADDR,

@@ -109,7 +109,7 @@ int store_session_del(struct store *st, const char *id, struct err *e)
 
 struct store_limit_arg {
 	const char *key;
-	long long by; /* 0: read only */
+	long long by; /* 0: read only; negative takes back */
 	long window_s;
 	long long *count;
 	long *ttl_s;
@@ -125,7 +125,7 @@ static int store_limit_fn(struct store *st, void *arg, struct err *e)
 
 	snprintf(by, sizeof(by), "%lld", l->by);
 	snprintf(win, sizeof(win), "%ld", l->window_s);
-	if (l->by > 0) {
+	if (l->by != 0) {
 		store_argv_add(&a, "INCRBY");
 		store_argv_add(&a, l->key);
 		store_argv_add(&a, by);

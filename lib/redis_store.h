@@ -96,7 +96,8 @@ int store_session_put(struct store *st, const char *id, const json_t *value, lon
 int store_session_touch(struct store *st, const char *id, long ttl_s, json_t **out, struct err *e);
 int store_session_del(struct store *st, const char *id, struct err *e);
 
-/* Rate-limit counters memdump:limit:KIND:SUBJECT: add by (0: only read) and get
+/* Rate-limit counters memdump:limit:KIND:SUBJECT: add by (0: only read; negative
+ * takes back) and get
  * the window's count and the seconds left in it (window_s for a new window). */
 int store_limit_hit(struct store *st, const char *kind, const char *subject, long long by,
                     long window_s, long long *count, long *ttl_s, struct err *e);

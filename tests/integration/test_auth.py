@@ -394,3 +394,21 @@ def test_audit_spooled_while_influx_is_down(tmp_path):
             s.stop()
     finally:
         influx.stop()
+
+
+def test_odd_cookies_never_share_a_cache_entry(st):
+    """A second memdump_session cookie (any case) is refused; whatever a request with odd
+    cookies leaves in nginx's cache is never served to a request without credentials."""
+    c = st.credentials["viewer"]
+    sid = login(st, c["user"], c["password"]).cookies["memdump_session"]
+    odd = {"Cookie": f"MEMDUMP_SESSION=; memdump_session={sid}"}
+    au.assert_error(call(st, "GET", "vms", headers=odd), 401, "unauthenticated")
+    ok = {"Cookie": f"memdump_session={sid}"}
+    assert call(st, "GET", "vms", headers=ok).status_code == 200
+    for _ in range(3):
+        r = call(st, "GET", "vms", headers=anon())
+        au.assert_error(r, 401, "unauthenticated")
+        assert r.headers.get("X-Cache-Status") in (None, "", "BYPASS"), r.headers
+    # a percent-encoded credential key is still a credential in the query string
+    r = requests.get(st.base + "status?to%6Ben=x", headers=anon(), timeout=10)
+    au.assert_error(r, 400, "token_in_query")
