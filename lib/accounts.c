@@ -181,6 +181,15 @@ static int acc_time_parse(const char *s, long long *out, struct err *e)
 	return 0;
 }
 
+/* Room for element n (0-based) of an array of n elements: the capacity doubles at
+ * each power of two, so building n elements costs O(n), not a copy per element. */
+static void *acc_grow(void *v, size_t n, size_t size)
+{
+	if (n == 0 || (n & (n - 1)) == 0)
+		v = xrealloc(v, (n ? 2 * n : 1) * size);
+	return v;
+}
+
 /* ---- lists ----------------------------------------------------------------------------- */
 
 static void acc_strv_free(char **v, size_t n)
@@ -224,7 +233,7 @@ int accounts_list_parse(const char *text, bool patterns, char ***out, size_t *n_
 				acc_strv_free(v, n);
 				return -1;
 			}
-		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v = acc_grow(v, n, sizeof(*v));
 		v[n++] = item;
 		if (end == NULL)
 			break;
@@ -335,7 +344,7 @@ struct account_user *accounts_user_add(struct accounts *a, const char *name, str
 		err_set(e, ERR_TOO_LARGE, "more than %d records", ACCOUNTS_RECORDS_MAX);
 		return NULL;
 	}
-	a->users = xrealloc(a->users, (a->n_users + 1) * sizeof(*a->users));
+	a->users = acc_grow(a->users, a->n_users, sizeof(*a->users));
 	u = &a->users[a->n_users++];
 	memset(u, 0, sizeof(*u));
 	u->name = xstrdup(name);
@@ -356,7 +365,7 @@ struct account_group *accounts_group_add(struct accounts *a, const char *name, s
 		err_set(e, ERR_TOO_LARGE, "more than %d records", ACCOUNTS_RECORDS_MAX);
 		return NULL;
 	}
-	a->groups = xrealloc(a->groups, (a->n_groups + 1) * sizeof(*a->groups));
+	a->groups = acc_grow(a->groups, a->n_groups, sizeof(*a->groups));
 	g = &a->groups[a->n_groups++];
 	memset(g, 0, sizeof(*g));
 	g->name = xstrdup(name);
@@ -527,7 +536,7 @@ struct account_token *accounts_token_new(struct accounts *a, const char *user, l
 		return NULL;
 	acc_b64url_encode(secret, sizeof(secret), sec);
 	snprintf(token, ACCOUNTS_TOKEN_LEN + 1, "mdt_%s_%s", id, sec);
-	a->tokens = xrealloc(a->tokens, (a->n_tokens + 1) * sizeof(*a->tokens));
+	a->tokens = acc_grow(a->tokens, a->n_tokens, sizeof(*a->tokens));
 	t = &a->tokens[a->n_tokens++];
 	memset(t, 0, sizeof(*t));
 	memcpy(t->id, id, sizeof(t->id));
@@ -689,7 +698,7 @@ static int acc_parse_user(struct accounts *a, struct acc_line *l, struct err *e)
 		return err_set(e, ERR_INVALID, "user without a name");
 	if (accounts_name_check(l->f[1], e) < 0)
 		return err_prefix(e, "user"), -1;
-	a->users = xrealloc(a->users, (a->n_users + 1) * sizeof(*a->users));
+	a->users = acc_grow(a->users, a->n_users, sizeof(*a->users));
 	u = &a->users[a->n_users++];
 	memset(u, 0, sizeof(*u));
 	u->name = xstrdup(l->f[1]);
@@ -740,7 +749,7 @@ static int acc_parse_group(struct accounts *a, struct acc_line *l, struct err *e
 		return err_set(e, ERR_INVALID, "group without a name");
 	if (accounts_name_check(l->f[1], e) < 0)
 		return err_prefix(e, "group"), -1;
-	a->groups = xrealloc(a->groups, (a->n_groups + 1) * sizeof(*a->groups));
+	a->groups = acc_grow(a->groups, a->n_groups, sizeof(*a->groups));
 	g = &a->groups[a->n_groups++];
 	memset(g, 0, sizeof(*g));
 	g->name = xstrdup(l->f[1]);
@@ -777,7 +786,7 @@ static int acc_parse_token(struct accounts *a, struct acc_line *l, struct err *e
 		return err_set(e, ERR_INVALID, "token without an id");
 	if (acc_token_id_check(l->f[1], e) < 0)
 		return -1;
-	a->tokens = xrealloc(a->tokens, (a->n_tokens + 1) * sizeof(*a->tokens));
+	a->tokens = acc_grow(a->tokens, a->n_tokens, sizeof(*a->tokens));
 	t = &a->tokens[a->n_tokens++];
 	memset(t, 0, sizeof(*t));
 	memcpy(t->id, l->f[1], sizeof(t->id));
@@ -884,7 +893,7 @@ int accounts_parse(const char *buf, size_t len, struct accounts **out, struct er
 			r = acc_parse_token(a, &l, e);
 			if (r == 0) {
 				token_lines =
-				    xrealloc(token_lines, a->n_tokens * sizeof(*token_lines));
+				    acc_grow(token_lines, a->n_tokens - 1, sizeof(*token_lines));
 				token_lines[a->n_tokens - 1] = line;
 			}
 		} else {
