@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "job.h"
 #include "journal.h"
 #include "log.h"
@@ -202,7 +203,7 @@ static int queue_vm_dir(const char *path, struct err *e)
 
 	if (slash != NULL)
 		*slash = '\0';
-	rc = journal_mkdir(dir, e);
+	rc = atomicfile_mkdir(dir, e);
 	free(dir);
 	return rc;
 }
@@ -477,7 +478,7 @@ static bool queue_complete_interrupted(struct job *j, const char *part)
 			return false;
 		dir = xstrdup(j->path);
 		*strrchr(dir, '/') = '\0';
-		journal_sync_dir(dir);
+		atomicfile_sync_dir(dir);
 		free(dir);
 	}
 	j->state = DUMP_COMPLETED;
