@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "dump.h"
 #include "history.h"
 #include "json_util.h"
@@ -172,14 +173,6 @@ char *auditq_count_ql(const struct auditq_filter *f)
 	return q;
 }
 
-static long long auditq_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void auditq_influx_error(struct exch_resp *r, const struct err *e)
 {
 	if (e->code == ERR_INVALID)
@@ -204,7 +197,7 @@ void api_audit(struct influx *ix, const struct exch_req *q, struct exch_resp *r)
 		exch_resp_error(r, 400, "invalid_query", "%s", e.msg);
 		return;
 	}
-	if (auditq_filter_parse(&qs, auditq_now_ms(), &f, &e) < 0) {
+	if (auditq_filter_parse(&qs, clock_realtime_ms(), &f, &e) < 0) {
 		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
 		goto out_q;
 	}

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "clock.h"
 #include "influx.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -260,8 +261,8 @@ static void *spool_sender(void *arg)
 		}
 		sp->rounds_done = sp->rounds_started;
 		pthread_cond_broadcast(&sp->round);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += r < 0 ? backoff : (inmem > 0 ? SPOOL_BACKOFF_MIN : SPOOL_IDLE_S);
+		until = clock_deadline_ms(
+		    1000LL * (r < 0 ? backoff : (inmem > 0 ? SPOOL_BACKOFF_MIN : SPOOL_IDLE_S)));
 		while (!sp->stop && !sp->wake)
 			if (pthread_cond_timedwait(&sp->cond, &sp->lock, &until) != 0)
 				break;
@@ -391,13 +392,7 @@ int spool_drain(struct spool *sp, long timeout_ms, struct err *e)
 	unsigned long want;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = clock_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&sp->lock);
 	want = sp->rounds_started + 1;
 	sp->wake = true;
