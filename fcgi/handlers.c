@@ -36,6 +36,7 @@
 
 #define API_REDIS_TIMEOUT_MS 2000
 #define API_INFLUX_TIMEOUT_MS 10000
+#define API_REFUSED_PER_S 50 /* refusal events per worker and second */
 
 struct api_ctx {
 	const struct config *cfg;
@@ -44,6 +45,11 @@ struct api_ctx {
 	struct svc **svcs;
 	size_t n_svcs;
 	char *auth; /* "Bearer TOKEN" for memdumpd, or NULL */
+	/* refusal events this second (a flood of bad requests must not fill the spool's
+	 * disk): past API_REFUSED_PER_S the rest are counted into one summary event */
+	long long refused_sec;
+	int refused_n;
+	long long refused_dropped;
 	struct auth *gate;
 	struct auditlog *audit;
 };
@@ -175,6 +181,30 @@ static void api_event(struct api_ctx *ctx, const struct exch_req *q, const char 
 	    .status = status,
 	};
 
+	if (strcmp(action, "refused") == 0) {
+		long long sec = api_now_ms() / 1000;
+
+		if (sec != ctx->refused_sec) {
+			if (ctx->refused_dropped > 0) {
+				char d[96];
+				struct audit_event sum = {.action = "refused",
+				                          .result = "refused",
+				                          .detail = d,
+				                          .status = 429};
+
+				snprintf(d, sizeof(d), "%lld more refusals in one second not recorded",
+				         ctx->refused_dropped);
+				auditlog_emit(ctx->audit, &sum);
+			}
+			ctx->refused_sec = sec;
+			ctx->refused_n = 0;
+			ctx->refused_dropped = 0;
+		}
+		if (++ctx->refused_n > API_REFUSED_PER_S) {
+			ctx->refused_dropped++;
+			return;
+		}
+	}
 	auditlog_emit(ctx->audit, &ev);
 }
 

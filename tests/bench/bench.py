@@ -20,6 +20,10 @@ Sections (each independent: one that fails prints its error and the others still
 Everything runs on 127.0.0.1 through tests/harness/stack.py (real Redis, InfluxDB 1.x, nginx,
 a private libvirt session with TCG guests, our programs from $MEMDUMP_BIN_DIR). Every process
 is stopped at the end; the exit status is 0 unless a section broke (speed never fails it).
+Access control is on as in production: every request to one of our nginx (wrk runs and
+single requests, static baselines too, so both carry the same header) sends the admin API
+token of the harness-made accounts (`with_auth`); nginx's cache key includes the
+Authorization header, so one token is one cache entry, as one URL was before.
 
     /usr/bin/python3 tests/bench/bench.py [--only api,dump,scale,memory] [--quick]
 """
@@ -87,10 +91,19 @@ def fmt_ms(x):
 # HTTP and process helpers
 # --------------------------------------------------------------------------------------
 
+def with_auth(url, headers=None):
+    """`headers` plus, for a URL of a live nginx of ours without its own Authorization,
+    the admin token of the API behind it (memdump-api refuses requests without one)."""
+    hdrs = dict(headers or {})
+    if not any(k.lower() in ("authorization", "cookie") for k in hdrs):
+        hdrs = {**harness.default_headers(url), **hdrs}
+    return hdrs
+
+
 def http(method, url, body=None, headers=None, timeout=30):
     """(status, bytes) of one request; never raises for an HTTP status."""
     data = None
-    hdrs = dict(headers or {})
+    hdrs = with_auth(url, headers)
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         hdrs.setdefault("Content-Type", "application/json")
@@ -228,7 +241,7 @@ class Wrk:
         """One wrk run; returns {rps, p50, p99, codes, errors, requests}."""
         self.n += 1
         hdr = "\n".join(f"wrk.headers[{lua_str(k)}] = {lua_str(v)}"
-                        for k, v in (headers or {}).items())
+                        for k, v in with_auth(url, headers).items())
         script = self.workdir / f"wrk-{self.n}.lua"
         script.write_text(LUA_TEMPLATE.format(method=lua_str(method), body=lua_str(body),
                                               headers=hdr))

@@ -27,6 +27,16 @@ libvirt as root
     sockets. `LibvirtSession.as_user` is the command prefix that runs a program in that
     session (virsh, memdumpd). Stopping kills only the processes of that user whose
     environment points into this run's folder (libvirtd, virtlogd, qemu).
+
+Access control
+    memdump-api refuses requests without credentials (docs/security.md), so every Api
+    gets, unless told otherwise, an accounts file made with bin/memdump-admin in its
+    folder (0600, owned by the harness's user, which is the API's: Api runs unprefixed)
+    with one user per role (admin, investigator, operator, viewer; random passwords)
+    and one API token each, plus an audit spool folder (0700). `Api.credentials` /
+    `Stack.credentials` map role -> {user, password, token}; `auth_headers(role)` is the
+    Bearer header. `default_headers(url)` gives the admin header for a URL of a live
+    nginx of this process (tests/integration/conftest.py adds it to `requests` calls).
 """
 
 import argparse
@@ -65,8 +75,13 @@ CONFIG_KEYS = (
     "MEMDUMP_LISTEN", "MEMDUMP_MAX_CONCURRENT", "MEMDUMP_MAX_WAIT",
     "MEMDUMP_POLL_INTERVAL", "MEMDUMP_API_LISTEN", "MEMDUMP_API_WORKERS",
     "MEMDUMP_LOG_LEVEL", "MEMDUMP_HOST_NAME", "MEMDUMP_DISK_RESERVE_MB",
-    "MEMDUMP_RECORD_TTL", "MEMDUMP_AUDIT_SPOOL",
+    "MEMDUMP_RECORD_TTL", "MEMDUMP_AUTH", "MEMDUMP_ACCOUNTS", "MEMDUMP_TRUST_REMOTE_USER",
+    "MEMDUMP_SESSION_IDLE", "MEMDUMP_SESSION_MAX", "MEMDUMP_LOGIN_WINDOW",
+    "MEMDUMP_LOGIN_FAILURES_USER", "MEMDUMP_LOGIN_FAILURES_ADDR", "MEMDUMP_TRIGGER_RATE",
+    "MEMDUMP_USER_MAX_ACTIVE", "MEMDUMP_AUDIT_SPOOL",
 )
+# the demo and test accounts: one user per role, named after it (docs/security.md)
+ROLES = ("admin", "investigator", "operator", "viewer")
 
 
 class HarnessError(RuntimeError):
@@ -853,8 +868,9 @@ class Nginx(Service):
 
     def __init__(self, run_dir, port=None, htdocs=None, api_upstream=None,
                  memdumpd_upstream=None, template=None, extra=None, workers=2,
-                 cache_dir=None):
+                 cache_dir=None, api=None):
         super().__init__(run_dir)
+        self.api = api  # the Api behind it (default_headers); else found by api_upstream
         self.workers = workers
         # the live-state cache (@CACHE_DIR@); production puts it on tmpfs (operations.md)
         self.cache_dir = Path(cache_dir) if cache_dir else self.dir / "cache"
@@ -904,6 +920,161 @@ class Nginx(Service):
             return (self.dir / "logs" / "error.log").read_text(errors="replace")
         except OSError:
             return ""
+
+    def auth_api(self):
+        """The Api this nginx passes to: the one given, else a live one of this process
+        listening on api_upstream (None if neither)."""
+        if self.api is not None:
+            return self.api
+        for obj in list(_live):
+            if isinstance(obj, Api) and obj.upstream == self.api_upstream:
+                return obj
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# accounts (bin/memdump-admin) and the credentials made in them
+# --------------------------------------------------------------------------------------
+
+# what memdump-admin reads (its --help); only these reach it from the API's config
+ADMIN_KEYS = ("MEMDUMP_ACCOUNTS", "MEMDUMP_AUDIT_SPOOL", "INFLUX_URL", "INFLUX_DB",
+              "INFLUX_TOKEN", "REDIS_URL")
+
+
+class Accounts:
+    """An accounts file (MEMDUMP_ACCOUNTS) managed with bin/memdump-admin, its audit spool
+    folder, and the credentials the harness made in it.
+
+    `users`: {role: user name} (default: one user per role, named after it); each gets a
+    random password and one API token. `create()` writes them; `load()` takes back those
+    of an earlier run in the same folder (<folder>/credentials.json, 0600) when the file
+    still holds them, so the demo keeps its passwords across restarts. Files are made by
+    the harness's user, the user memdump-api runs as.
+    """
+
+    def __init__(self, folder, users=None, settings=None):
+        self.dir = Path(folder)
+        self.path = self.dir / "accounts"
+        self.audit_spool = self.dir / "audit-spool"
+        self.saved = self.dir / "credentials.json"
+        self.users = dict(users) if users is not None else {r: r for r in ROLES}
+        self.settings = dict(settings or {})  # INFLUX_URL, ... for memdump-admin's audit
+        self.credentials = {}  # role -> {"user", "password", "token"}
+
+    def admin_env(self):
+        cfg = {k: str(v) for k, v in self.settings.items() if k in ADMIN_KEYS and v is not None}
+        cfg.update(MEMDUMP_ACCOUNTS=str(self.path), MEMDUMP_AUDIT_SPOOL=str(self.audit_spool),
+                   MEMDUMP_LOG_LEVEL="warn")
+        return child_env(cfg)
+
+    def admin(self, *args, stdin=None, check=True, timeout=60):
+        """Run bin/memdump-admin ARGS on this file (text output captured)."""
+        path = bin_dir() / "memdump-admin"
+        if not os.access(path, os.X_OK):
+            raise HarnessError(f"{path} is missing: build it first (make), or point "
+                               f"MEMDUMP_BIN_DIR at the folder that holds it")
+        argv = [str(path), *map(str, args)]
+        try:
+            cp = subprocess.run(argv, input=stdin, capture_output=True, text=True,
+                                env=self.admin_env(), cwd=str(self.dir), timeout=timeout,
+                                stdin=None if stdin is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as e:
+            raise HarnessError(f"timed out after {timeout}s: {shlex.join(argv)}") from e
+        if check and cp.returncode != 0:
+            raise HarnessError(f"failed ({cp.returncode}): {shlex.join(argv)}\n"
+                               f"{cp.stdout}{cp.stderr}")
+        return cp
+
+    def prepare_dirs(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.audit_spool.mkdir(exist_ok=True)
+        os.chmod(self.audit_spool, 0o700)
+
+    def create(self):
+        """A new accounts file with self.users, a password and a token each."""
+        self.prepare_dirs()
+        for p in (self.path, self.saved):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+        creds = {}
+        for role, user in self.users.items():
+            password = secrets.token_urlsafe(18)
+            self.admin("user", "add", user, "--role", role, "--password-stdin",
+                       stdin=password + "\n")
+            token = self.admin("token", "add", user, "--label", "harness").stdout.strip()
+            if not token.startswith("mdt_"):
+                raise HarnessError(f"memdump-admin token add {user}: no token in {token!r}")
+            creds[role] = {"user": user, "password": password, "token": token}
+        os.chmod(self.path, 0o600)
+        _write_private(self.saved, json.dumps(creds, indent=2) + "\n")
+        self.credentials = creds
+        return self
+
+    def load(self):
+        """The credentials of an earlier create() in this folder, if the accounts file
+        still has each user and token; else False (nothing changed)."""
+        try:
+            creds = json.loads(self.saved.read_text())
+        except (OSError, ValueError):
+            return False
+        if not self.path.exists() or set(creds) != set(self.users):
+            return False
+        cp = self.admin("token", "list", "--json", check=False)
+        try:
+            listed = {(t["user"], t["id"]) for t in json.loads(cp.stdout)}
+        except (ValueError, TypeError, KeyError):
+            return False
+        for role, c in creds.items():
+            parts = str(c.get("token", "")).split("_")
+            if c.get("user") != self.users[role] or len(parts) < 3 or \
+                    (c["user"], parts[1]) not in listed:
+                return False
+        self.prepare_dirs()
+        os.chmod(self.path, 0o600)
+        self.credentials = creds
+        return True
+
+    def ensure(self):
+        """load() or else create(); the credentials."""
+        if not self.credentials and not self.load():
+            self.create()
+        return self.credentials
+
+    def headers(self, role="admin"):
+        """{"Authorization": "Bearer <token>"} of the role's user."""
+        try:
+            return {"Authorization": f"Bearer {self.credentials[role]['token']}"}
+        except KeyError:
+            raise HarnessError(f"no {role!r} credentials (accounts not made yet, or no "
+                               f"such user: {', '.join(self.credentials) or 'none'})") from None
+
+    def env(self):
+        """MEMDUMP_DEMO_<ROLE>_USER / _PASSWORD / _TOKEN of every role."""
+        e = {}
+        for role, c in self.credentials.items():
+            r = role.upper()
+            e[f"MEMDUMP_DEMO_{r}_USER"] = c["user"]
+            e[f"MEMDUMP_DEMO_{r}_PASSWORD"] = c["password"]
+            e[f"MEMDUMP_DEMO_{r}_TOKEN"] = c["token"]
+        return e
+
+
+def _origin(url):
+    u = urllib.parse.urlsplit(url)
+    return u.scheme, (u.hostname or "").lower(), u.port
+
+
+def default_headers(url, role="admin"):
+    """The credential header of `role` for a URL served by a live nginx started by this
+    process (its API's accounts), {} for any other URL or an API without accounts."""
+    want = _origin(url)
+    for obj in list(_live):
+        if isinstance(obj, Nginx) and _origin(obj.url) == want:
+            api = obj.auth_api()
+            return api.auth_headers(role) if api is not None and api.credentials else {}
+    return {}
 
 
 # --------------------------------------------------------------------------------------
@@ -970,22 +1141,74 @@ class Poller(Program):
 
 
 class Api(Program):
-    """memdump-api (FastCGI worker pool); readiness = its TCP port accepts."""
+    """memdump-api (FastCGI worker pool); readiness = its TCP port accepts.
+
+    `accounts`: "default" makes an Accounts in <run_dir>/memdump-api (users per role,
+    tokens; made at the first start) unless the config says MEMDUMP_AUTH=none or names
+    its own MEMDUMP_ACCOUNTS; an Accounts object is used as given (made at start if it
+    has no credentials yet); a path is passed as MEMDUMP_ACCOUNTS as is (no credentials
+    known); None gives no accounts file. MEMDUMP_AUDIT_SPOOL defaults to a 0700 folder
+    beside it."""
 
     binary = "memdump-api"
 
-    def __init__(self, run_dir, config, prefix=(), port=None):
+    def __init__(self, run_dir, config, prefix=(), port=None, accounts="default"):
         self.port = port or free_port()
-        # the audit spool is the run folder's (shared by the workers, like in production)
-        config = {"MEMDUMP_API_LISTEN": f"127.0.0.1:{self.port}",
-                  "MEMDUMP_AUDIT_SPOOL": str(Path(run_dir) / "audit-spool"), **config}
+        config = {"MEMDUMP_API_LISTEN": f"127.0.0.1:{self.port}", **config}
         super().__init__(run_dir, config, prefix)
+        if isinstance(accounts, str) and accounts == "default":
+            if self.config.get("MEMDUMP_AUTH") == "none" or "MEMDUMP_ACCOUNTS" in self.config:
+                accounts = None
+            else:
+                accounts = Accounts(self.dir)
+        elif isinstance(accounts, (str, Path)):
+            self.config["MEMDUMP_ACCOUNTS"] = str(accounts)
+            accounts = None
+        self.accounts = accounts
+        if accounts is not None:
+            self.config.setdefault("MEMDUMP_ACCOUNTS", str(accounts.path))
+        # one spool folder for the workers and memdump-admin, as in production
+        spool = accounts.audit_spool if accounts is not None else self.dir / "audit-spool"
+        self.config.setdefault("MEMDUMP_AUDIT_SPOOL", str(spool))
+
+    def prepare(self):
+        spool = Path(self.config["MEMDUMP_AUDIT_SPOOL"])
+        if not spool.exists():
+            spool.mkdir(parents=True)
+            os.chmod(spool, 0o700)
+        if self.accounts is not None and not self.accounts.credentials:
+            for k in ADMIN_KEYS[2:]:
+                if k in self.config:
+                    self.accounts.settings.setdefault(k, self.config[k])
+            self.accounts.ensure()
 
     @property
     def upstream(self):
-        return f"127.0.0.1:{self.port}"
+        listen = self.config["MEMDUMP_API_LISTEN"]
+        return listen if listen.startswith("unix:") else f"127.0.0.1:{self.port}"
+
+    @property
+    def credentials(self):
+        """role -> {"user", "password", "token"} ({} without harness-made accounts, or
+        before the first start)."""
+        return self.accounts.credentials if self.accounts is not None else {}
+
+    @property
+    def accounts_path(self):
+        return self.config.get("MEMDUMP_ACCOUNTS")
+
+    @property
+    def audit_spool(self):
+        return self.config["MEMDUMP_AUDIT_SPOOL"]
+
+    def auth_headers(self, role="admin"):
+        """The Bearer header of `role`'s token; {} when there are no harness accounts
+        (MEMDUMP_AUTH=none, or a file of the test's own)."""
+        return self.accounts.headers(role) if self.accounts is not None else {}
 
     def ready(self):
+        if self.upstream.startswith("unix:"):
+            return Path(self.upstream[len("unix:"):]).exists()
         return port_open(self.port)
 
 
@@ -1024,14 +1247,18 @@ class Stack:
     already-running ones (e.g. session fixtures): the stack never stops what it was given.
 
     Attributes redis, influx, libvirt, memdumpd, poller, api, nginx are the services
-    (None when not part of this stack).
+    (None when not part of this stack). `accounts` goes to Api (harness-made users and
+    tokens by default; extra_config={"api": {"MEMDUMP_AUTH": "none"}} for none); once
+    started, `credentials`, `auth_headers(role)`, `accounts_path` and `audit_spool` are
+    the API's.
     """
 
     def __init__(self, run_dir, parts="full", *, guests=(), guest_mib=256,
                  libvirt=None, influx=None, libvirt_base=None, ports=None, token=None,
                  influx_db="vmstats", htdocs=None, log_level="debug", api_workers=2,
                  poll_interval=1, max_concurrent=2, max_wait=600, extra_config=None,
-                 dump_dir_name=None, detached=False, nginx_workers=2, nginx_cache_dir=None):
+                 dump_dir_name=None, detached=False, nginx_workers=2, nginx_cache_dir=None,
+                 accounts="default"):
         self.run_dir = Path(run_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.parts = closure(parts)
@@ -1078,14 +1305,15 @@ class Stack:
         if "api" in self.parts:
             self.api = Api(self.run_dir, {
                 **common, "MEMDUMP_API_WORKERS": api_workers,
-                **self.extra_config.get("api", {})}, port=ports.get("api"))
+                **self.extra_config.get("api", {})}, port=ports.get("api"),
+                accounts=accounts)
         if "nginx" in self.parts:
             self.nginx = Nginx(
                 self.run_dir, ports.get("nginx"), htdocs=htdocs,
                 api_upstream=self.api.upstream if self.api else None,
                 memdumpd_upstream=f"127.0.0.1:{self.memdumpd.port}" if self.memdumpd else None,
                 extra={"DUMP_DIR": self.dump_dir} if self.dump_dir else None,
-                workers=nginx_workers, cache_dir=nginx_cache_dir)
+                workers=nginx_workers, cache_dir=nginx_cache_dir, api=self.api)
         for s in (self.redis, self.influx, self.memdumpd, self.poller, self.api, self.nginx):
             if s is not None:
                 s.detached = detached
@@ -1155,6 +1383,28 @@ class Stack:
     def __exit__(self, *exc):
         self.stop()
 
+    # ---- credentials (the API's; {} / None without an api part)
+    @property
+    def credentials(self):
+        """role -> {"user", "password", "token"} of the harness-made accounts."""
+        return self.api.credentials if self.api else {}
+
+    def auth_headers(self, role="admin"):
+        """{"Authorization": "Bearer <token of role>"} ({} without accounts)."""
+        return self.api.auth_headers(role) if self.api else {}
+
+    @property
+    def accounts_path(self):
+        return self.api.accounts_path if self.api else None
+
+    @property
+    def audit_spool(self):
+        return self.api.audit_spool if self.api else None
+
+    def credentials_env(self):
+        """MEMDUMP_DEMO_<ROLE>_USER/_PASSWORD/_TOKEN (the demo-credentials file)."""
+        return self.api.accounts.env() if self.api and self.api.accounts else {}
+
     # ---- description
     def env(self):
         """The demo.env values (only those of parts in this stack)."""
@@ -1214,6 +1464,37 @@ def _demo_token(run_dir):
     tok = secrets.token_hex(32)
     _write_private(path, tok + "\n")
     return tok
+
+
+def _write_demo_credentials(run_dir, creds_env):
+    """<run>/demo-credentials (0600): KEY=value lines a shell can source."""
+    lines = ["# memdump demo accounts (docs/security.md); made by tests/harness/stack.py up",
+             f"# log in to the dashboard as admin, or: curl -H \"Authorization: Bearer "
+             f"$MEMDUMP_DEMO_VIEWER_TOKEN\" ..."]
+    for role in ROLES:
+        for what in ("USER", "PASSWORD", "TOKEN"):
+            k = f"MEMDUMP_DEMO_{role.upper()}_{what}"
+            if k in creds_env:
+                lines.append(f"{k}={shlex.quote(creds_env[k])}")
+    path = Path(run_dir) / "demo-credentials"
+    text = "\n".join(lines) + "\n"
+    try:
+        if path.read_text() == text:
+            os.chmod(path, 0o600)
+            return path  # unchanged: keep the file as it is
+    except OSError:
+        pass
+    _write_private(path, text)
+    return path
+
+
+def _login_help(shown_dir, dashboard):
+    """How to log in to the demo (printed by `up`)."""
+    creds = os.path.join(shown_dir, "demo-credentials")
+    print(f"Dashboard: {dashboard}")
+    print(f"Log in as admin; the passwords (and an API token per role) are in {creds}")
+    print(f"  . {shlex.quote(creds)}; curl -H \"Authorization: Bearer "
+          f"$MEMDUMP_DEMO_VIEWER_TOKEN\" {dashboard}api/memory-dumps/status")
 
 
 def _load_state(run_dir):
@@ -1285,6 +1566,10 @@ def cmd_up(args):
     state = _load_state(run_dir)
     if state and _state_healthy(state):
         print(f"stack: already up; dashboard: {state['env']['DASHBOARD_URL']}")
+        acc = Accounts(run_dir / Api.binary)
+        if "api" in state.get("parts", []) and acc.load():
+            _write_demo_credentials(run_dir, acc.env())  # (again, if it was removed)
+            _login_help(args.run_dir, state["env"]["DASHBOARD_URL"])
         return 0
     if state:
         print("stack: a previous run is incomplete or unhealthy; stopping its remains")
@@ -1323,9 +1608,14 @@ def cmd_up(args):
               "MEMDUMP_SERVICE_URL", "DASHBOARD_URL", "LIBVIRT_AS") if k in env]
     _write_private(run_dir / "demo.env", "\n".join(lines) + "\n")
     os.chmod(run_dir / "demo.env", 0o644)  # no secret in it (the token has its own file)
+    if stack.credentials:
+        _write_demo_credentials(run_dir, stack.credentials_env())
     print(f"stack: up: {', '.join(stack.parts)} (logs and data in {run_dir})")
     if "DASHBOARD_URL" in env:
-        print(f"Dashboard: {env['DASHBOARD_URL']}")
+        if stack.credentials:
+            _login_help(args.run_dir, env["DASHBOARD_URL"])
+        else:
+            print(f"Dashboard: {env['DASHBOARD_URL']}")
     return 0
 
 

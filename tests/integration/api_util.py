@@ -14,6 +14,10 @@ import stack as harness
 
 API = "api/memory-dumps/"
 
+# headers of a request that carries no credential at all: conftest's autouse fixture sees
+# an Authorization key and adds nothing, and requests drops a header whose value is None
+NO_AUTH = {"Authorization": None}
+
 
 def children(pid):
     """Pids whose parent is pid (the api master's workers)."""
@@ -45,9 +49,13 @@ def wait_for(pred, timeout=30, what="condition", interval=0.1):
 
 class ReadStack:
     """Redis + memdump-api + nginx on a given influxd; memdumpd is a URL nobody
-    listens on (the read endpoints never call it)."""
+    listens on (the read endpoints never call it). The API has the harness's accounts
+    (`accounts`: as harness.Api; extra={"MEMDUMP_AUTH": "none"} for none): once started,
+    `credentials` (role -> user, password, token), `auth_headers(role)`,
+    `accounts_path` and `audit_spool` are the API's."""
 
-    def __init__(self, run_dir, influx, influx_db, workers=2, service_url=None, extra=None):
+    def __init__(self, run_dir, influx, influx_db, workers=2, service_url=None, extra=None,
+                 accounts="default"):
         self.influx = influx
         self.influx_db = influx_db
         self.redis = harness.Redis(run_dir)
@@ -57,6 +65,7 @@ class ReadStack:
         self.run_dir = run_dir
         self.workers = workers
         self.extra = extra or {}
+        self.accounts = accounts
 
     def start(self):
         self.redis.start()
@@ -64,9 +73,10 @@ class ReadStack:
             "REDIS_URL": self.redis.url, "INFLUX_URL": self.influx.url,
             "INFLUX_DB": self.influx_db, "MEMDUMP_API_WORKERS": self.workers,
             "MEMDUMP_LOG_LEVEL": "debug", "MEMDUMP_SERVICE_URL": self.service_url,
-            "MEMDUMP_SERVICE_TIMEOUT": 5, **self.extra}).start()
+            "MEMDUMP_SERVICE_TIMEOUT": 5, **self.extra}, accounts=self.accounts).start()
         self.nginx = harness.Nginx(self.run_dir, api_upstream=self.api.upstream,
-                                   memdumpd_upstream=self.service_url[len("http://"):]).start()
+                                   memdumpd_upstream=self.service_url[len("http://"):],
+                                   api=self.api).start()
         return self
 
     def stop(self):
@@ -77,6 +87,21 @@ class ReadStack:
     @property
     def base(self):
         return self.nginx.url + API
+
+    @property
+    def credentials(self):
+        return self.api.credentials
+
+    def auth_headers(self, role="admin"):
+        return self.api.auth_headers(role)
+
+    @property
+    def accounts_path(self):
+        return self.api.accounts_path
+
+    @property
+    def audit_spool(self):
+        return self.api.audit_spool
 
     def r(self):
         return redis.Redis.from_url(self.redis.url)

@@ -5,14 +5,25 @@ demo guests, and one InfluxDB (each test gets its own database in it).
 Function-scoped (cheap, so every test starts clean): Redis, stacks of our programs
 made by `make_stack(...)`, which tests may stop/kill/restart piece by piece.
 Everything is stopped at teardown, even when a test fails.
+
+Credentials (autouse `_api_credentials`): memdump-api refuses requests without them, so a
+`requests` call (requests.get/post/..., or any Session) to a live nginx of this process
+gets the admin token of that nginx's API (`harness.default_headers`) unless the call
+already carries a credential: its own headers (or the Session's) name Authorization or
+Cookie, or it passes cookies. Plain http.client / urllib.request connections get the same.
+Tests of access control pass explicit headers; `api_util.NO_AUTH`
+({"Authorization": None}) makes a `requests` call send none at all.
 """
 
+import http.client
+import inspect
 import itertools
 import os
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 import stack as harness  # noqa: E402
@@ -96,3 +107,42 @@ def influxctl():
     if not os.access(path, os.X_OK):
         pytest.skip(f"{path} not built yet (the InfluxDB client CLI comes with lib/influx)")
     return path
+
+
+_CREDENTIAL_HEADERS = ("authorization", "cookie")
+_session_request = requests.Session.request
+_request_sig = inspect.signature(_session_request)
+_conn_request = http.client.HTTPConnection.request
+
+
+def _has_credential(headers):
+    return any(str(k).lower() in _CREDENTIAL_HEADERS for k in (headers or {}))
+
+
+@pytest.fixture(autouse=True)
+def _api_credentials(monkeypatch):
+    """Give `requests` calls to our nginx the admin Authorization header unless they
+    carry a credential of their own (see the module's docstring)."""
+
+    def request(self, method, url, *args, **kwargs):
+        bound = _request_sig.bind(self, method, url, *args, **kwargs)
+        a = bound.arguments
+        headers = a.get("headers")
+        if not (_has_credential(headers) or _has_credential(self.headers)
+                or a.get("cookies") or len(self.cookies)):
+            auth = harness.default_headers(str(url))
+            if auth:
+                a["headers"] = {**auth, **(headers or {})}
+        return _session_request(*bound.args, **bound.kwargs)
+
+    def conn_request(self, method, url, body=None, headers=None, **kwargs):
+        # requests' own connections (urllib3) were handled above, NO_AUTH included
+        if not type(self).__module__.startswith("urllib3") and not _has_credential(headers):
+            auth = harness.default_headers(f"http://{self.host}:{self.port}/")
+            if auth:
+                headers = {**auth, **(headers or {})}
+        return _conn_request(self, method, url, body, headers if headers is not None else {},
+                             **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", request)
+    monkeypatch.setattr(http.client.HTTPConnection, "request", conn_request)
