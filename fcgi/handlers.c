@@ -182,7 +182,7 @@ static void api_event(struct api_ctx *ctx, const struct exch_req *q, const char 
 	};
 
 	if (strcmp(action, "refused") == 0) {
-		long long sec = api_now_ms() / 1000;
+		long long sec = clock_realtime_ms() / 1000;
 
 		if (sec != ctx->refused_sec) {
 			if (ctx->refused_dropped > 0) {
@@ -192,7 +192,8 @@ static void api_event(struct api_ctx *ctx, const struct exch_req *q, const char 
 				                          .detail = d,
 				                          .status = 429};
 
-				snprintf(d, sizeof(d), "%lld more refusals in one second not recorded",
+				snprintf(d, sizeof(d),
+				         "%lld more refusals in one second not recorded",
 				         ctx->refused_dropped);
 				auditlog_emit(ctx->audit, &sum);
 			}
