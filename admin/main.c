@@ -415,6 +415,38 @@ static void adm_scope_args_free(struct adm_scope_args *sa)
 	adm_strv_free(sa->hosts, sa->n_hosts);
 }
 
+/* The given ones of --role, --groups (groups NULL: a group has none), --vms and --hosts
+ * into *role and sa; 0 or the exit code of the message printed. */
+static int adm_scope_args_parse(const char *cmd, const struct adm_opt *role_o,
+                                const struct adm_opt *groups, const struct adm_opt *vms,
+                                const struct adm_opt *hosts, enum role *role,
+                                struct adm_scope_args *sa)
+{
+	int code = 0;
+
+	if ((role_o->set && (code = adm_role_arg(cmd, role_o->value, role)) != 0) ||
+	    (groups != NULL && groups->set &&
+	     (code = adm_list_arg(cmd, groups, false, &sa->groups, &sa->n_groups)) != 0) ||
+	    (vms->set && (code = adm_list_arg(cmd, vms, true, &sa->vms, &sa->n_vms)) != 0) ||
+	    (hosts->set && (code = adm_list_arg(cmd, hosts, true, &sa->hosts, &sa->n_hosts)) != 0))
+		return code;
+	return 0;
+}
+
+/* Give a record the lists of sa whose options were set (steals them; sa is emptied). */
+static void adm_scope_args_apply(struct adm_scope_args *sa, const struct adm_opt *groups,
+                                 const struct adm_opt *vms, const struct adm_opt *hosts,
+                                 char ***rec_groups, size_t *rec_n_groups, struct scope *sc)
+{
+	if (groups != NULL && groups->set)
+		accounts_list_set(rec_groups, rec_n_groups, sa->groups, sa->n_groups);
+	if (vms->set)
+		accounts_list_set(&sc->vms, &sc->n_vms, sa->vms, sa->n_vms);
+	if (hosts->set)
+		accounts_list_set(&sc->hosts, &sc->n_hosts, sa->hosts, sa->n_hosts);
+	memset(sa, 0, sizeof(*sa));
+}
+
 /* "role=R groups=.. vms=.. hosts=.." of what was given (new). */
 static char *adm_detail(const char *role, const struct adm_opt *groups, const struct adm_opt *vms,
                         const struct adm_opt *hosts, const char *extra)
@@ -453,10 +485,7 @@ static int adm_user_add(struct adm *s, int argc, char **argv)
 	if (o[4].set && o[5].set)
 		return adm_fail(ADM_USAGE,
 		                "%s: --password-stdin and --no-password exclude each other", cmd);
-	if ((code = adm_role_arg(cmd, o[0].value, &role)) != 0 ||
-	    (o[1].set && (code = adm_list_arg(cmd, &o[1], false, &sa.groups, &sa.n_groups)) != 0) ||
-	    (o[2].set && (code = adm_list_arg(cmd, &o[2], true, &sa.vms, &sa.n_vms)) != 0) ||
-	    (o[3].set && (code = adm_list_arg(cmd, &o[3], true, &sa.hosts, &sa.n_hosts)) != 0))
+	if ((code = adm_scope_args_parse(cmd, &o[0], &o[1], &o[2], &o[3], &role, &sa)) != 0)
 		goto out;
 	/* Refuse an existing name before asking for a password. */
 	if ((code = adm_open(s, false)) != 0)
@@ -477,10 +506,7 @@ static int adm_user_add(struct adm *s, int argc, char **argv)
 	}
 	u->role = role;
 	u->hash = hash[0] ? xstrdup(hash) : NULL;
-	accounts_list_set(&u->groups, &u->n_groups, sa.groups, sa.n_groups);
-	accounts_list_set(&u->scope.vms, &u->scope.n_vms, sa.vms, sa.n_vms);
-	accounts_list_set(&u->scope.hosts, &u->scope.n_hosts, sa.hosts, sa.n_hosts);
-	memset(&sa, 0, sizeof(sa));
+	adm_scope_args_apply(&sa, &o[1], &o[2], &o[3], &u->groups, &u->n_groups, &u->scope);
 	detail =
 	    adm_detail(o[0].value, &o[1], &o[2], &o[3], hash[0] ? "password=yes" : "password=no");
 	code = adm_commit(s, "user.add", pos[0], detail);
@@ -515,10 +541,7 @@ static int adm_user_set(struct adm *s, int argc, char **argv)
 		                cmd);
 	if (o[4].set && o[5].set)
 		return adm_fail(ADM_USAGE, "%s: --enable and --disable exclude each other", cmd);
-	if ((o[0].set && (code = adm_role_arg(cmd, o[0].value, &role)) != 0) ||
-	    (o[1].set && (code = adm_list_arg(cmd, &o[1], false, &sa.groups, &sa.n_groups)) != 0) ||
-	    (o[2].set && (code = adm_list_arg(cmd, &o[2], true, &sa.vms, &sa.n_vms)) != 0) ||
-	    (o[3].set && (code = adm_list_arg(cmd, &o[3], true, &sa.hosts, &sa.n_hosts)) != 0))
+	if ((code = adm_scope_args_parse(cmd, &o[0], &o[1], &o[2], &o[3], &role, &sa)) != 0)
 		goto out;
 	if ((code = adm_open(s, true)) != 0)
 		goto out;
@@ -529,13 +552,7 @@ static int adm_user_set(struct adm *s, int argc, char **argv)
 	}
 	if (o[0].set)
 		u->role = role;
-	if (o[1].set)
-		accounts_list_set(&u->groups, &u->n_groups, sa.groups, sa.n_groups);
-	if (o[2].set)
-		accounts_list_set(&u->scope.vms, &u->scope.n_vms, sa.vms, sa.n_vms);
-	if (o[3].set)
-		accounts_list_set(&u->scope.hosts, &u->scope.n_hosts, sa.hosts, sa.n_hosts);
-	memset(&sa, 0, sizeof(sa));
+	adm_scope_args_apply(&sa, &o[1], &o[2], &o[3], &u->groups, &u->n_groups, &u->scope);
 	if (o[4].set || o[5].set)
 		u->disabled = o[5].set;
 	detail = adm_detail(o[0].set ? o[0].value : NULL, &o[1], &o[2], &o[3],
@@ -584,24 +601,34 @@ out:
 	return code;
 }
 
-static int adm_user_del(struct adm *s, int argc, char **argv)
+/* "user del NAME" and "group del NAME": del removes the record and returns how many
+ * others it touched (detail "count_key=N"), or -1 when there is no such record. */
+static int adm_del(struct adm *s, int argc, char **argv, const char *kind,
+                   int (*del)(struct accounts *, const char *), const char *count_key)
 {
-	const char *cmd = "user del", *pos[1];
-	char detail[64];
+	char cmd[16], action[16], detail[64];
+	const char *pos[1];
 	size_t np;
-	int code, tokens;
+	int code, n;
 
+	snprintf(cmd, sizeof(cmd), "%s del", kind);
+	snprintf(action, sizeof(action), "%s.del", kind);
 	if ((code = adm_args(cmd, argc, argv, NULL, 0, pos, 1, 1, &np)) != 0)
 		return code;
 	if ((code = adm_name_arg(cmd, "NAME", pos[0])) != 0)
 		return code;
 	if ((code = adm_open(s, true)) != 0)
 		return code;
-	tokens = accounts_user_del(s->a, pos[0]);
-	if (tokens < 0)
-		return adm_fail(ADM_OTHER, "%s: no user '%s'", cmd, pos[0]);
-	snprintf(detail, sizeof(detail), "tokens_removed=%d", tokens);
-	return adm_commit(s, "user.del", pos[0], detail);
+	n = del(s->a, pos[0]);
+	if (n < 0)
+		return adm_fail(ADM_OTHER, "%s: no %s '%s'", cmd, kind, pos[0]);
+	snprintf(detail, sizeof(detail), "%s=%d", count_key, n);
+	return adm_commit(s, action, pos[0], detail);
+}
+
+static int adm_user_del(struct adm *s, int argc, char **argv)
+{
+	return adm_del(s, argc, argv, "user", accounts_user_del, "tokens_removed");
 }
 
 static int adm_user_list(struct adm *s, int argc, char **argv)
@@ -673,9 +700,7 @@ static int adm_group_add_set(struct adm *s, int argc, char **argv, bool add)
 	if (!add && !o[0].set && !o[1].set && !o[2].set)
 		return adm_fail(ADM_USAGE, "%s: nothing to change (give --role, --vms or --hosts)",
 		                cmd);
-	if ((o[0].set && (code = adm_role_arg(cmd, o[0].value, &role)) != 0) ||
-	    (o[1].set && (code = adm_list_arg(cmd, &o[1], true, &sa.vms, &sa.n_vms)) != 0) ||
-	    (o[2].set && (code = adm_list_arg(cmd, &o[2], true, &sa.hosts, &sa.n_hosts)) != 0))
+	if ((code = adm_scope_args_parse(cmd, &o[0], NULL, &o[1], &o[2], &role, &sa)) != 0)
 		goto out;
 	if ((code = adm_open(s, true)) != 0)
 		goto out;
@@ -687,11 +712,7 @@ static int adm_group_add_set(struct adm *s, int argc, char **argv, bool add)
 	}
 	if (o[0].set)
 		g->role = role;
-	if (o[1].set)
-		accounts_list_set(&g->scope.vms, &g->scope.n_vms, sa.vms, sa.n_vms);
-	if (o[2].set)
-		accounts_list_set(&g->scope.hosts, &g->scope.n_hosts, sa.hosts, sa.n_hosts);
-	memset(&sa, 0, sizeof(sa));
+	adm_scope_args_apply(&sa, NULL, &o[1], &o[2], NULL, NULL, &g->scope);
 	detail = adm_detail(o[0].set ? o[0].value : NULL, NULL, &o[1], &o[2], NULL);
 	code = adm_commit(s, add ? "group.add" : "group.set", pos[0],
 	                  detail[0] == ' ' ? detail + 1 : detail);
@@ -703,22 +724,7 @@ out:
 
 static int adm_group_del(struct adm *s, int argc, char **argv)
 {
-	const char *cmd = "group del", *pos[1];
-	char detail[64];
-	size_t np;
-	int code, users;
-
-	if ((code = adm_args(cmd, argc, argv, NULL, 0, pos, 1, 1, &np)) != 0)
-		return code;
-	if ((code = adm_name_arg(cmd, "NAME", pos[0])) != 0)
-		return code;
-	if ((code = adm_open(s, true)) != 0)
-		return code;
-	users = accounts_group_del(s->a, pos[0]);
-	if (users < 0)
-		return adm_fail(ADM_OTHER, "%s: no group '%s'", cmd, pos[0]);
-	snprintf(detail, sizeof(detail), "users_left=%d", users);
-	return adm_commit(s, "group.del", pos[0], detail);
+	return adm_del(s, argc, argv, "group", accounts_group_del, "users_left");
 }
 
 static int adm_group_list(struct adm *s, int argc, char **argv)

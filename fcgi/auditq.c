@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "dump.h"
 #include "history.h"
 #include "json_util.h"
@@ -16,21 +17,6 @@
 
 const char *const auditq_keys[] = {"limit",  "offset", "user",  "action", "vm",
                                    "result", "since",  "until", NULL};
-
-static int auditq_time(const struct query *q, const char *key, long long *out, struct err *e)
-{
-	const char *v = query_get(q, key);
-	struct err te;
-
-	if (v == NULL)
-		return 0;
-	if (jsonu_time_parse(v, out, &te) < 0 || *out < 0)
-		return err_set(e, ERR_INVALID,
-		               "'%s' must be an RFC 3339 time like 2026-11-22T18:30:00Z or a date "
-		               "like 2026-11-22 (%s)",
-		               key, te.msg);
-	return 1;
-}
 
 /* [a-z0-9._-]{1,AUDIT_NAME_MAX} */
 static bool auditq_name_ok(const char *s)
@@ -53,15 +39,8 @@ int auditq_filter_parse(const struct query *q, long long now_ms, struct auditq_f
 	char clean[AUDIT_TEXT_MAX + 1];
 
 	memset(f, 0, sizeof(*f));
-	f->limit = HISTORY_LIMIT_DEFAULT;
-	if ((v = query_get(q, "limit")) != NULL &&
-	    query_int(v, 1, HISTORY_LIMIT_MAX, &f->limit) < 0)
-		return err_set(e, ERR_INVALID, "'limit' must be an integer from 1 to %d",
-		               HISTORY_LIMIT_MAX);
-	if ((v = query_get(q, "offset")) != NULL &&
-	    query_int(v, 0, HISTORY_OFFSET_MAX, &f->offset) < 0)
-		return err_set(e, ERR_INVALID, "'offset' must be an integer from 0 to %d",
-		               HISTORY_OFFSET_MAX);
+	if (history_page_parse(q, &f->limit, &f->offset, e) < 0)
+		return -1;
 	if ((v = query_get(q, "user")) != NULL) {
 		if (v[0] == '\0' || strlen(v) > AUDIT_TEXT_MAX ||
 		    audit_text_clean(v, AUDIT_TEXT_MAX, clean) != strlen(v) ||
@@ -96,18 +75,8 @@ int auditq_filter_parse(const struct query *q, long long now_ms, struct auditq_f
 		}
 		f->vm = xstrdup(v);
 	}
-	f->until_ms = now_ms + HISTORY_SKEW_MS;
-	if (auditq_time(q, "until", &f->until_ms, e) < 0)
+	if (history_range_parse(q, now_ms, &f->since_ms, &f->until_ms, e) < 0)
 		goto fail;
-	f->since_ms = f->until_ms - HISTORY_WINDOW_MS;
-	if (f->since_ms < 0)
-		f->since_ms = 0;
-	if (auditq_time(q, "since", &f->since_ms, e) < 0)
-		goto fail;
-	if (f->since_ms >= f->until_ms) {
-		err_set(e, ERR_INVALID, "'since' must be before 'until'");
-		goto fail;
-	}
 	return 0;
 fail:
 	auditq_filter_release(f);
@@ -172,14 +141,6 @@ char *auditq_count_ql(const struct auditq_filter *f)
 	return q;
 }
 
-static long long auditq_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void auditq_influx_error(struct exch_resp *r, const struct err *e)
 {
 	if (e->code == ERR_INVALID)
@@ -204,7 +165,7 @@ void api_audit(struct influx *ix, const struct exch_req *q, struct exch_resp *r)
 		exch_resp_error(r, 400, "invalid_query", "%s", e.msg);
 		return;
 	}
-	if (auditq_filter_parse(&qs, auditq_now_ms(), &f, &e) < 0) {
+	if (auditq_filter_parse(&qs, clock_realtime_ms(), &f, &e) < 0) {
 		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
 		goto out_q;
 	}

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "json_util.h"
 #include "kdf.h"
 #include "log.h"
@@ -53,14 +54,6 @@ struct auth {
 	struct auth_seen sessions[AUTH_SEEN_MAX];
 	size_t next_seen; /* round robin */
 };
-
-static long long auth_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool auth_stat_same(const struct stat *x, const struct stat *y)
 {
@@ -317,7 +310,7 @@ static int auth_by_token(struct auth *a, const char *tok, size_t len, struct ide
 	}
 	accounts_token_hash(tok, len, hash);
 	if (!auth_hash_equal(hash, t->hash) ||
-	    (t->expires != 0 && t->expires * 1000 <= auth_now_ms())) {
+	    (t->expires != 0 && t->expires * 1000 <= clock_realtime_ms())) {
 		auth_outcome_set(out, t->user, AUTHZ_TOKEN, "refused",
 		                 auth_hash_equal(hash, t->hash) ? "token expired" : "wrong token");
 		auth_unauthenticated(r, "the API token is unknown, revoked or expired");
@@ -370,7 +363,7 @@ static int auth_by_session(struct auth *a, const char *hex, bool read_only, stru
 	char key[65];
 	json_t *s = NULL;
 	struct err e;
-	long long now = auth_now_ms(), expires = 0;
+	long long now = clock_realtime_ms(), expires = 0;
 	long ttl = (long)config_num(a->cfg, CFG_SESSION_IDLE);
 	const char *user;
 	int rc = -1;
@@ -574,7 +567,7 @@ void auth_login(struct auth *a, const struct exch_req *q, struct identity *id,
 	char client[AUTH_ADDR_MAX], hex[AUTH_SESSION_ID_HEX + 1], key[65];
 	unsigned char raw[AUTH_SESSION_ID_HEX / 2];
 	const struct account_user *u;
-	long long now = auth_now_ms(), expires;
+	long long now = clock_realtime_ms(), expires;
 	long idle = (long)config_num(a->cfg, CFG_SESSION_IDLE);
 	long max = (long)config_num(a->cfg, CFG_SESSION_MAX);
 	json_t *body = NULL, *val;

@@ -19,6 +19,7 @@
 #include "auditq.h"
 #include "auth.h"
 #include "authz.h"
+#include "clock.h"
 #include "dump.h"
 #include "history.h"
 #include "influx.h"
@@ -109,14 +110,6 @@ struct auditlog *api_ctx_audit(struct api_ctx *ctx)
 	return ctx->audit;
 }
 
-static long long api_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The memdumpd client for a service URL we are configured with; NULL otherwise
  * (a URL in Redis that is not in our configuration is never called). */
 static struct svc *api_svc(struct api_ctx *ctx, const char *url)
@@ -188,7 +181,7 @@ static void api_event(struct api_ctx *ctx, const struct exch_req *q, const char 
 	    .status = status,
 	};
 
-	long long sec = api_now_ms() / 1000;
+	long long sec = clock_realtime_ms() / 1000;
 	/* actions and successes are always recorded; refusals and failed attempts (which
 	 * anyone can send) at most API_REFUSED_PER_S a second, the rest counted */
 	bool limited = strcmp(result, "ok") != 0 && strcmp(action, "trigger") != 0 &&
@@ -434,7 +427,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 		log_info("trigger_accepted", "vm=%s dump_id=%s", log_q(vm),
 		         log_q(jsonu_str(dump, "dump_id")));
 	}
-	jsonu_time_format(api_now_ms(), now);
+	jsonu_time_format(clock_realtime_ms(), now);
 	names = json_array();
 	for (size_t i = 0; i < t.n; i++)
 		json_array_append_new(names, json_string(t.vms[i]));
@@ -472,7 +465,7 @@ static void api_status(struct api_ctx *ctx, const struct exch_req *q, struct exc
 		api_store_error(r, &e);
 		return;
 	}
-	jsonu_time_format(api_now_ms(), now);
+	jsonu_time_format(clock_realtime_ms(), now);
 	api_view(ctx, q, &view);
 	body = livejson_status(&raw, now, &view, &len);
 	store_raw_release(&raw);
@@ -541,7 +534,7 @@ static void api_records(struct api_ctx *ctx, const struct exch_req *q, struct ex
 
 	if (api_query(q, history_records_keys, &qs, r) < 0)
 		return;
-	if (history_filter_parse(&qs, api_now_ms(), &f, &e) < 0) {
+	if (history_filter_parse(&qs, clock_realtime_ms(), &f, &e) < 0) {
 		exch_resp_error(r, 422, "invalid_field", "%s", e.msg);
 		goto out_q;
 	}
@@ -574,7 +567,7 @@ static void api_stats(struct api_ctx *ctx, const struct exch_req *q, struct exch
 	struct query qs;
 	struct err e;
 	json_t *series[HS__MAX] = {NULL};
-	long long now = api_now_ms();
+	long long now = clock_realtime_ms();
 
 	if (api_query(q, history_stats_keys, &qs, r) < 0)
 		return;

@@ -38,22 +38,45 @@ static int history_time(const struct query *q, const char *key, long long *out, 
 	return 1;
 }
 
+int history_page_parse(const struct query *q, long long *limit, long long *offset, struct err *e)
+{
+	const char *v;
+
+	*limit = HISTORY_LIMIT_DEFAULT;
+	*offset = 0;
+	if ((v = query_get(q, "limit")) != NULL && query_int(v, 1, HISTORY_LIMIT_MAX, limit) < 0)
+		return err_set(e, ERR_INVALID, "'limit' must be an integer from 1 to %d",
+		               HISTORY_LIMIT_MAX);
+	if ((v = query_get(q, "offset")) != NULL && query_int(v, 0, HISTORY_OFFSET_MAX, offset) < 0)
+		return err_set(e, ERR_INVALID, "'offset' must be an integer from 0 to %d",
+		               HISTORY_OFFSET_MAX);
+	return 0;
+}
+
+int history_range_parse(const struct query *q, long long now_ms, long long *since_ms,
+                        long long *until_ms, struct err *e)
+{
+	*until_ms = now_ms + HISTORY_SKEW_MS;
+	if (history_time(q, "until", until_ms, e) < 0)
+		return -1;
+	*since_ms = *until_ms - HISTORY_WINDOW_MS;
+	if (*since_ms < 0)
+		*since_ms = 0;
+	if (history_time(q, "since", since_ms, e) < 0)
+		return -1;
+	if (*since_ms >= *until_ms)
+		return err_set(e, ERR_INVALID, "'since' must be before 'until'");
+	return 0;
+}
+
 int history_filter_parse(const struct query *q, long long now_ms, struct history_filter *f,
                          struct err *e)
 {
 	const char *v;
-	int rc;
 
 	memset(f, 0, sizeof(*f));
-	f->limit = HISTORY_LIMIT_DEFAULT;
-	if ((v = query_get(q, "limit")) != NULL &&
-	    query_int(v, 1, HISTORY_LIMIT_MAX, &f->limit) < 0)
-		return err_set(e, ERR_INVALID, "'limit' must be an integer from 1 to %d",
-		               HISTORY_LIMIT_MAX);
-	if ((v = query_get(q, "offset")) != NULL &&
-	    query_int(v, 0, HISTORY_OFFSET_MAX, &f->offset) < 0)
-		return err_set(e, ERR_INVALID, "'offset' must be an integer from 0 to %d",
-		               HISTORY_OFFSET_MAX);
+	if (history_page_parse(q, &f->limit, &f->offset, e) < 0)
+		return -1;
 	if ((v = query_get(q, "vm")) != NULL) {
 		struct err ne;
 
@@ -81,18 +104,8 @@ int history_filter_parse(const struct query *q, long long now_ms, struct history
 		}
 		f->state = xstrdup(dump_state_name(s));
 	}
-	f->until_ms = now_ms + HISTORY_SKEW_MS;
-	if ((rc = history_time(q, "until", &f->until_ms, e)) < 0)
+	if (history_range_parse(q, now_ms, &f->since_ms, &f->until_ms, e) < 0)
 		goto fail;
-	f->since_ms = f->until_ms - HISTORY_WINDOW_MS;
-	if (f->since_ms < 0)
-		f->since_ms = 0;
-	if ((rc = history_time(q, "since", &f->since_ms, e)) < 0)
-		goto fail;
-	if (f->since_ms >= f->until_ms) {
-		err_set(e, ERR_INVALID, "'since' must be before 'until'");
-		goto fail;
-	}
 	return 0;
 fail:
 	history_filter_release(f);

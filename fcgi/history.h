@@ -35,6 +35,15 @@ struct history_filter {
 extern const char *const history_records_keys[];
 extern const char *const history_stats_keys[];
 
+/* The paging and time range /records, /stats and /audit share: limit 1..HISTORY_LIMIT_MAX
+ * (default HISTORY_LIMIT_DEFAULT), offset 0..HISTORY_OFFSET_MAX (default 0); until
+ * (default now + HISTORY_SKEW_MS) and since (default HISTORY_WINDOW_MS before until,
+ * never before the epoch) as RFC 3339 times or dates, since < until. ERR_INVALID naming
+ * the parameter. */
+int history_page_parse(const struct query *q, long long *limit, long long *offset, struct err *e);
+int history_range_parse(const struct query *q, long long now_ms, long long *since_ms,
+                        long long *until_ms, struct err *e);
+
 /* Validate q against now: ERR_INVALID naming the parameter and what is allowed. */
 int history_filter_parse(const struct query *q, long long now_ms, struct history_filter *f,
                          struct err *e);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http_client.h"
 #include "log.h"
 #include "worker.h"
@@ -54,10 +55,7 @@ struct master {
 
 static double master_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)clock_monotonic_ms() / 1000.0;
 }
 
 static int master_listen_unix(struct master *m, const char *path)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dump.h"
+
 struct rawjson_scan {
 	const unsigned char *s;
 	size_t len, i;
@@ -48,37 +50,6 @@ static int rawjson_hex4(const unsigned char *h, unsigned *out)
 	}
 	*out = v;
 	return 0;
-}
-
-/* One UTF-8 sequence starting at s[i] (a byte >= 0x80); its length or 0. */
-static size_t rawjson_utf8(const unsigned char *s, size_t avail)
-{
-	unsigned c = s[0], cp;
-	size_t n;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (avail < n)
-		return 0;
-	for (size_t k = 1; k < n; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[k] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
 }
 
 /* Whether any of the 8 bytes at s needs a look: a control byte, '"', '\\' or >= 0x80. */
@@ -141,7 +112,7 @@ static int rawjson_string(struct rawjson_scan *p, bool *escaped)
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t n = rawjson_utf8(s + i, p->len - i);
+			size_t n = dump_utf8_seq(s + i, p->len - i, NULL);
 
 			if (n == 0)
 				return -1;

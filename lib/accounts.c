@@ -330,20 +330,11 @@ static size_t acc_records(const struct accounts *a)
 	return a->n_users + a->n_groups + a->n_tokens;
 }
 
-struct account_user *accounts_user_add(struct accounts *a, const char *name, struct err *e)
+/* A new, empty record named name at the end (no checks). */
+static struct account_user *acc_user_push(struct accounts *a, const char *name)
 {
 	struct account_user *u;
 
-	if (accounts_name_check(name, e) < 0)
-		return NULL;
-	if (accounts_user(a, name) != NULL) {
-		err_set(e, ERR_CONFLICT, "user '%s' already exists", name);
-		return NULL;
-	}
-	if (acc_records(a) >= ACCOUNTS_RECORDS_MAX) {
-		err_set(e, ERR_TOO_LARGE, "more than %d records", ACCOUNTS_RECORDS_MAX);
-		return NULL;
-	}
 	a->users = acc_grow(a->users, a->n_users, sizeof(*a->users));
 	u = &a->users[a->n_users++];
 	memset(u, 0, sizeof(*u));
@@ -351,25 +342,43 @@ struct account_user *accounts_user_add(struct accounts *a, const char *name, str
 	return u;
 }
 
-struct account_group *accounts_group_add(struct accounts *a, const char *name, struct err *e)
+static struct account_group *acc_group_push(struct accounts *a, const char *name)
 {
 	struct account_group *g;
 
-	if (accounts_name_check(name, e) < 0)
-		return NULL;
-	if (accounts_group(a, name) != NULL) {
-		err_set(e, ERR_CONFLICT, "group '%s' already exists", name);
-		return NULL;
-	}
-	if (acc_records(a) >= ACCOUNTS_RECORDS_MAX) {
-		err_set(e, ERR_TOO_LARGE, "more than %d records", ACCOUNTS_RECORDS_MAX);
-		return NULL;
-	}
 	a->groups = acc_grow(a->groups, a->n_groups, sizeof(*a->groups));
 	g = &a->groups[a->n_groups++];
 	memset(g, 0, sizeof(*g));
 	g->name = xstrdup(name);
 	return g;
+}
+
+/* Whether one more record may be added: ERR_CONFLICT when what names it exists, ERR_TOO_LARGE
+ * at ACCOUNTS_RECORDS_MAX. */
+static int acc_add_check(const struct accounts *a, bool exists, const char *what, const char *name,
+                         struct err *e)
+{
+	if (accounts_name_check(name, e) < 0)
+		return -1;
+	if (exists)
+		return err_set(e, ERR_CONFLICT, "%s '%s' already exists", what, name);
+	if (acc_records(a) >= ACCOUNTS_RECORDS_MAX)
+		return err_set(e, ERR_TOO_LARGE, "more than %d records", ACCOUNTS_RECORDS_MAX);
+	return 0;
+}
+
+struct account_user *accounts_user_add(struct accounts *a, const char *name, struct err *e)
+{
+	if (acc_add_check(a, accounts_user(a, name) != NULL, "user", name, e) < 0)
+		return NULL;
+	return acc_user_push(a, name);
+}
+
+struct account_group *accounts_group_add(struct accounts *a, const char *name, struct err *e)
+{
+	if (acc_add_check(a, accounts_group(a, name) != NULL, "group", name, e) < 0)
+		return NULL;
+	return acc_group_push(a, name);
 }
 
 int accounts_token_del(struct accounts *a, const char *id)
@@ -660,10 +669,22 @@ static int acc_dup_key(unsigned *seen, unsigned bit, const char *key, struct err
 	return 0;
 }
 
-static int acc_scope_field(struct scope *s, const char *key, const char *val, bool *handled,
-                           unsigned *seen, struct err *e)
+/* The keys users and groups share: role=, vms=, hosts= (seen bits 0, 8, 9). *handled
+ * tells whether key was one of them. */
+static int acc_common_field(enum role *r, struct scope *s, const char *key, const char *val,
+                            bool *handled, unsigned *seen, struct err *e)
 {
 	*handled = true;
+	if (strcmp(key, "role") == 0) {
+		if (acc_dup_key(seen, 1u << 0, key, e) < 0)
+			return -1;
+		if (role_parse(val, r) < 0)
+			return err_set(
+			    e, ERR_INVALID,
+			    "role '%.32s' is not none, viewer, operator, investigator or admin",
+			    val);
+		return 0;
+	}
 	if (strcmp(key, "vms") == 0) {
 		if (acc_dup_key(seen, 1u << 8, key, e) < 0 ||
 		    accounts_list_parse(val, true, &s->vms, &s->n_vms, e) < 0)
@@ -680,12 +701,99 @@ static int acc_scope_field(struct scope *s, const char *key, const char *val, bo
 	return 0;
 }
 
-static int acc_role_field(const char *val, enum role *r, struct err *e)
+/* One KEY=value field of a record; seen collects the keys given (bits per kind). */
+typedef int (*acc_field_fn)(void *rec, const char *key, const char *val, unsigned *seen,
+                            struct err *e);
+
+/* Hand the fields after the record's name (l->f[2..]) to fn one by one. */
+static int acc_fields(struct acc_line *l, acc_field_fn fn, void *rec, unsigned *seen, struct err *e)
 {
-	if (role_parse(val, r) < 0)
-		return err_set(e, ERR_INVALID,
-		               "role '%.32s' is not none, viewer, operator, investigator or admin",
-		               val);
+	for (size_t i = 2; i < l->n; i++) {
+		char *key = NULL;
+		const char *val = acc_kv(l->f[i], &key);
+
+		if (val == NULL)
+			return err_set(e, ERR_INVALID, "'%.64s' is not KEY=value", l->f[i]);
+		if (fn(rec, key, val, seen, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int acc_user_field(void *rec, const char *key, const char *val, unsigned *seen,
+                          struct err *e)
+{
+	struct account_user *u = rec;
+	bool handled;
+
+	if (acc_common_field(&u->role, &u->scope, key, val, &handled, seen, e) < 0)
+		return -1;
+	if (handled)
+		return 0;
+	if (strcmp(key, "hash") == 0) {
+		if (acc_dup_key(seen, 1u << 1, key, e) < 0 || acc_crypt_check(val, e) < 0)
+			return -1;
+		u->hash = xstrdup(val);
+	} else if (strcmp(key, "groups") == 0) {
+		if (acc_dup_key(seen, 1u << 2, key, e) < 0 ||
+		    accounts_list_parse(val, false, &u->groups, &u->n_groups, e) < 0)
+			return err_prefix(e, "groups"), -1;
+	} else if (strcmp(key, "disabled") == 0) {
+		if (acc_dup_key(seen, 1u << 3, key, e) < 0)
+			return -1;
+		if (strcmp(val, "1") != 0 && strcmp(val, "0") != 0)
+			return err_set(e, ERR_INVALID, "disabled= must be 0 or 1");
+		u->disabled = val[0] == '1';
+	} else {
+		return err_set(e, ERR_INVALID, "unknown key '%.32s' for a user", key);
+	}
+	return 0;
+}
+
+static int acc_group_field(void *rec, const char *key, const char *val, unsigned *seen,
+                           struct err *e)
+{
+	struct account_group *g = rec;
+	bool handled;
+
+	if (acc_common_field(&g->role, &g->scope, key, val, &handled, seen, e) < 0)
+		return -1;
+	if (handled)
+		return 0;
+	return err_set(e, ERR_INVALID, "unknown key '%.32s' for a group", key);
+}
+
+static int acc_token_field(void *rec, const char *key, const char *val, unsigned *seen,
+                           struct err *e)
+{
+	struct account_token *t = rec;
+
+	if (strcmp(key, "user") == 0) {
+		if (acc_dup_key(seen, 1u << 0, key, e) < 0 || accounts_name_check(val, e) < 0)
+			return err_prefix(e, "user"), -1;
+		t->user = xstrdup(val);
+	} else if (strcmp(key, "hash") == 0) {
+		if (acc_dup_key(seen, 1u << 1, key, e) < 0)
+			return -1;
+		if (strlen(val) != 64 || !acc_is_lhex(val, 64))
+			return err_set(e, ERR_INVALID,
+			               "token hash must be 64 lower-case hex digits (SHA-256)");
+		memcpy(t->hash, val, 65);
+	} else if (strcmp(key, "created") == 0) {
+		if (acc_dup_key(seen, 1u << 2, key, e) < 0 ||
+		    acc_time_parse(val, &t->created, e) < 0)
+			return err_prefix(e, "created"), -1;
+	} else if (strcmp(key, "expires") == 0) {
+		if (acc_dup_key(seen, 1u << 3, key, e) < 0 ||
+		    acc_time_parse(val, &t->expires, e) < 0)
+			return err_prefix(e, "expires"), -1;
+	} else if (strcmp(key, "label") == 0) {
+		if (acc_dup_key(seen, 1u << 4, key, e) < 0 || accounts_label_check(val, e) < 0)
+			return -1;
+		t->label = xstrdup(val);
+	} else {
+		return err_set(e, ERR_INVALID, "unknown key '%.32s' for a token", key);
+	}
 	return 0;
 }
 
@@ -698,43 +806,9 @@ static int acc_parse_user(struct accounts *a, struct acc_line *l, struct err *e)
 		return err_set(e, ERR_INVALID, "user without a name");
 	if (accounts_name_check(l->f[1], e) < 0)
 		return err_prefix(e, "user"), -1;
-	a->users = acc_grow(a->users, a->n_users, sizeof(*a->users));
-	u = &a->users[a->n_users++];
-	memset(u, 0, sizeof(*u));
-	u->name = xstrdup(l->f[1]);
-	for (size_t i = 2; i < l->n; i++) {
-		char *key = NULL;
-		const char *val = acc_kv(l->f[i], &key);
-		bool handled;
-
-		if (val == NULL)
-			return err_set(e, ERR_INVALID, "'%.64s' is not KEY=value", l->f[i]);
-		if (acc_scope_field(&u->scope, key, val, &handled, &seen, e) < 0)
-			return -1;
-		if (handled)
-			continue;
-		if (strcmp(key, "role") == 0) {
-			if (acc_dup_key(&seen, 1u << 0, key, e) < 0 ||
-			    acc_role_field(val, &u->role, e) < 0)
-				return -1;
-		} else if (strcmp(key, "hash") == 0) {
-			if (acc_dup_key(&seen, 1u << 1, key, e) < 0 || acc_crypt_check(val, e) < 0)
-				return -1;
-			u->hash = xstrdup(val);
-		} else if (strcmp(key, "groups") == 0) {
-			if (acc_dup_key(&seen, 1u << 2, key, e) < 0 ||
-			    accounts_list_parse(val, false, &u->groups, &u->n_groups, e) < 0)
-				return err_prefix(e, "groups"), -1;
-		} else if (strcmp(key, "disabled") == 0) {
-			if (acc_dup_key(&seen, 1u << 3, key, e) < 0)
-				return -1;
-			if (strcmp(val, "1") != 0 && strcmp(val, "0") != 0)
-				return err_set(e, ERR_INVALID, "disabled= must be 0 or 1");
-			u->disabled = val[0] == '1';
-		} else {
-			return err_set(e, ERR_INVALID, "unknown key '%.32s' for a user", key);
-		}
-	}
+	u = acc_user_push(a, l->f[1]);
+	if (acc_fields(l, acc_user_field, u, &seen, e) < 0)
+		return -1;
 	if (!(seen & 1u))
 		return err_set(e, ERR_INVALID, "user '%s' has no role=", u->name);
 	return 0;
@@ -749,29 +823,9 @@ static int acc_parse_group(struct accounts *a, struct acc_line *l, struct err *e
 		return err_set(e, ERR_INVALID, "group without a name");
 	if (accounts_name_check(l->f[1], e) < 0)
 		return err_prefix(e, "group"), -1;
-	a->groups = acc_grow(a->groups, a->n_groups, sizeof(*a->groups));
-	g = &a->groups[a->n_groups++];
-	memset(g, 0, sizeof(*g));
-	g->name = xstrdup(l->f[1]);
-	for (size_t i = 2; i < l->n; i++) {
-		char *key = NULL;
-		const char *val = acc_kv(l->f[i], &key);
-		bool handled;
-
-		if (val == NULL)
-			return err_set(e, ERR_INVALID, "'%.64s' is not KEY=value", l->f[i]);
-		if (acc_scope_field(&g->scope, key, val, &handled, &seen, e) < 0)
-			return -1;
-		if (handled)
-			continue;
-		if (strcmp(key, "role") == 0) {
-			if (acc_dup_key(&seen, 1u << 0, key, e) < 0 ||
-			    acc_role_field(val, &g->role, e) < 0)
-				return -1;
-		} else {
-			return err_set(e, ERR_INVALID, "unknown key '%.32s' for a group", key);
-		}
-	}
+	g = acc_group_push(a, l->f[1]);
+	if (acc_fields(l, acc_group_field, g, &seen, e) < 0)
+		return -1;
 	if (!(seen & 1u))
 		return err_set(e, ERR_INVALID, "group '%s' has no role=", g->name);
 	return 0;
@@ -790,42 +844,8 @@ static int acc_parse_token(struct accounts *a, struct acc_line *l, struct err *e
 	t = &a->tokens[a->n_tokens++];
 	memset(t, 0, sizeof(*t));
 	memcpy(t->id, l->f[1], sizeof(t->id));
-	for (size_t i = 2; i < l->n; i++) {
-		char *key = NULL;
-		const char *val = acc_kv(l->f[i], &key);
-
-		if (val == NULL)
-			return err_set(e, ERR_INVALID, "'%.64s' is not KEY=value", l->f[i]);
-		if (strcmp(key, "user") == 0) {
-			if (acc_dup_key(&seen, 1u << 0, key, e) < 0 ||
-			    accounts_name_check(val, e) < 0)
-				return err_prefix(e, "user"), -1;
-			t->user = xstrdup(val);
-		} else if (strcmp(key, "hash") == 0) {
-			if (acc_dup_key(&seen, 1u << 1, key, e) < 0)
-				return -1;
-			if (strlen(val) != 64 || !acc_is_lhex(val, 64))
-				return err_set(
-				    e, ERR_INVALID,
-				    "token hash must be 64 lower-case hex digits (SHA-256)");
-			memcpy(t->hash, val, 65);
-		} else if (strcmp(key, "created") == 0) {
-			if (acc_dup_key(&seen, 1u << 2, key, e) < 0 ||
-			    acc_time_parse(val, &t->created, e) < 0)
-				return err_prefix(e, "created"), -1;
-		} else if (strcmp(key, "expires") == 0) {
-			if (acc_dup_key(&seen, 1u << 3, key, e) < 0 ||
-			    acc_time_parse(val, &t->expires, e) < 0)
-				return err_prefix(e, "expires"), -1;
-		} else if (strcmp(key, "label") == 0) {
-			if (acc_dup_key(&seen, 1u << 4, key, e) < 0 ||
-			    accounts_label_check(val, e) < 0)
-				return -1;
-			t->label = xstrdup(val);
-		} else {
-			return err_set(e, ERR_INVALID, "unknown key '%.32s' for a token", key);
-		}
-	}
+	if (acc_fields(l, acc_token_field, t, &seen, e) < 0)
+		return -1;
 	if ((seen & 7u) != 7u)
 		return err_set(e, ERR_INVALID, "token %s needs user=, hash= and created=", t->id);
 	return 0;

@@ -11,42 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump.h"
 #include "influx.h"
 #include "json_util.h"
 #include "xmalloc.h"
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
-static size_t audit_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t need, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xE0) == 0xC0) {
-		need = 2;
-		cp = s[0] & 0x1F;
-	} else if ((s[0] & 0xF0) == 0xE0) {
-		need = 3;
-		cp = s[0] & 0x0F;
-	} else if ((s[0] & 0xF8) == 0xF0) {
-		need = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (i = 1; i < need; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if ((need == 2 && cp < 0x80) || (need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-	    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return need;
-}
 
 size_t audit_text_clean(const char *in, size_t cap, char *out)
 {
@@ -54,7 +22,7 @@ size_t audit_text_clean(const char *in, size_t cap, char *out)
 	size_t n = strlen((const char *)s), i = 0, o = 0;
 
 	while (i < n) {
-		size_t l = audit_utf8_len(s + i, n - i);
+		size_t l = dump_utf8_seq(s + i, n - i, NULL);
 
 		if (l == 0 || (l == 1 && (s[i] < 0x20 || s[i] == 0x7F))) {
 			if (o + 1 > cap)

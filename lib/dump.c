@@ -122,13 +122,16 @@ bad:
 	               "malformed dump id; expected YYYYMMDDTHHMMSSZ-xxxxxxxxxxxx (12 hex digits)");
 }
 
-size_t dump_utf8_len(const unsigned char *p, size_t n)
+size_t dump_utf8_seq(const unsigned char *p, size_t n, unsigned *cpp)
 {
 	size_t len;
 	unsigned cp;
 
-	if (p[0] < 0x80)
-		return 1;
+	if (p[0] < 0x80) {
+		len = 1;
+		cp = p[0];
+		goto done;
+	}
 	if ((p[0] & 0xe0) == 0xc0) {
 		len = 2;
 		cp = p[0] & 0x1f;
@@ -149,7 +152,20 @@ size_t dump_utf8_len(const unsigned char *p, size_t n)
 		cp = (cp << 6) | (p[i] & 0x3f);
 	}
 	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+done:
+	if (cpp != NULL)
+		*cpp = cp;
+	return len;
+}
+
+size_t dump_utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+	size_t len = dump_utf8_seq(p, n, &cp);
+
+	if (len != 0 && cp >= 0x80 && cp < 0xa0)
 		return 0;
 	return len;
 }

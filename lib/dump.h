@@ -60,8 +60,12 @@ int dump_vm_name_check(const char *name, size_t len, struct err *e);
  * bytes of [A-Za-z0-9_.@-]. ERR_INVALID saying what is allowed.
  */
 #define DUMP_USER_MAX 64
-/* Length of the valid UTF-8 sequence at p (at most n bytes: 1..4), 0 when invalid
- * (overlong forms and surrogates included). The project's one UTF-8 decoder step. */
+/* The project's one UTF-8 decoder step: the length of the valid UTF-8 sequence
+ * at p (n >= 1 bytes left): 1..4, or 0 when invalid (truncated, overlong forms,
+ * surrogates, above U+10FFFF). *cp (may be NULL) gets the code point. Any
+ * Unicode scalar value is valid here, C0 and C1 controls included. */
+size_t dump_utf8_seq(const unsigned char *p, size_t n, unsigned *cp);
+/* dump_utf8_seq() that also refuses the C1 controls U+0080..U+009F (names). */
 size_t dump_utf8_len(const unsigned char *p, size_t n);
 
 int dump_user_check(const char *name, size_t len, struct err *e);

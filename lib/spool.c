@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
+#include "clock.h"
 #include "influx.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -74,83 +76,6 @@ static void spool_mem_free(struct spool_mem *m)
 	}
 }
 
-static int spool_mkdir(const char *path, struct err *e)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
-	if (stat(path, &st) < 0)
-		return err_set(e, ERR_IO, "cannot stat %s: %s", path, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return err_set(e, ERR_IO, "%s exists and is not a folder", path);
-	return 0;
-}
-
-static void spool_sync_dir(const char *dir)
-{
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (dfd < 0 || fsync(dfd) < 0)
-		log_warn("fsync_dir", "dir=%s errno=%d", log_q(dir), errno);
-	if (dfd >= 0)
-		close(dfd);
-}
-
-/* Write data to dir/name atomically, 0600 (temp file, fsync, rename, fsync dir);
- * as root the file is given to the folder's owner, so that the unprivileged
- * senders sharing the folder can read it. */
-static int spool_file_write(const char *dir, const char *name, const char *data, size_t len,
-                            struct err *e)
-{
-	char *tmp = xasprintf("%s/.%s.tmp", dir, name);
-	char *dst = xasprintf("%s/%s", dir, name);
-	int fd = -1, rc = -1;
-	size_t off = 0;
-	struct stat st;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		err_set(e, ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (geteuid() == 0 && stat(dir, &st) == 0 && st.st_uid != 0 &&
-	    fchown(fd, st.st_uid, st.st_gid) < 0) {
-		err_set(e, ERR_IO, "cannot give %s to uid %u: %s", tmp, (unsigned)st.st_uid,
-		        strerror(errno));
-		goto out;
-	}
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) < 0) {
-		err_set(e, ERR_IO, "fsync %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, dst) < 0) {
-		err_set(e, ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	spool_sync_dir(dir);
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
-	free(dst);
-	return rc;
-}
-
 /* Points kept in memory: write their files now, or else send them straight to
  * InfluxDB. Those neither took stay in memory; returns how many. */
 static int spool_mem_retry(struct spool *sp)
@@ -167,7 +92,8 @@ static int spool_mem_retry(struct spool *sp)
 
 		list = m->next;
 		m->next = NULL;
-		if (spool_file_write(sp->dir, m->name, m->line, m->len, &fe) == 0 ||
+		if (atomicfile_write(sp->dir, m->name, m->line, m->len, ATOMICFILE_DIR_OWNER,
+		                     &fe) == 0 ||
 		    influx_write_prec(sp->ix, m->line, m->len, sp->precision, &we) == 0) {
 			log_info("spool_recovered", "file=%s", m->name);
 			spool_mem_free(m);
@@ -335,8 +261,8 @@ static void *spool_sender(void *arg)
 		}
 		sp->rounds_done = sp->rounds_started;
 		pthread_cond_broadcast(&sp->round);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += r < 0 ? backoff : (inmem > 0 ? SPOOL_BACKOFF_MIN : SPOOL_IDLE_S);
+		until = clock_deadline_ms(
+		    1000LL * (r < 0 ? backoff : (inmem > 0 ? SPOOL_BACKOFF_MIN : SPOOL_IDLE_S)));
 		while (!sp->stop && !sp->wake)
 			if (pthread_cond_timedwait(&sp->cond, &sp->lock, &until) != 0)
 				break;
@@ -354,7 +280,7 @@ struct spool *spool_new(const char *dir, const char *precision, const char *infl
 		err_set(e, ERR_INVALID, "spool precision '%s': allowed ms, ns", precision);
 		return NULL;
 	}
-	if (spool_mkdir(dir, e) < 0)
+	if (atomicfile_mkdir(dir, e) < 0)
 		return NULL;
 	sp = xcalloc(1, sizeof(*sp));
 	sp->dir = xstrdup(dir);
@@ -437,7 +363,7 @@ int spool_add(struct spool *sp, const char *name, const char *line, size_t len, 
 	if (len == 0 || len > SPOOL_FILE_MAX)
 		return err_set(e, ERR_INVALID, "a spooled point has 1 to %u bytes", SPOOL_FILE_MAX);
 	snprintf(file, sizeof(file), "%s.lp", name);
-	if (spool_file_write(sp->dir, file, line, len, &fe) < 0) {
+	if (atomicfile_write(sp->dir, file, line, len, ATOMICFILE_DIR_OWNER, &fe) < 0) {
 		log_error("spool_write_failed", "name=%s error=%s kept=memory", name,
 		          log_q(fe.msg));
 		m = xcalloc(1, sizeof(*m));
@@ -466,13 +392,7 @@ int spool_drain(struct spool *sp, long timeout_ms, struct err *e)
 	unsigned long want;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = clock_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&sp->lock);
 	want = sp->rounds_started + 1;
 	sp->wake = true;

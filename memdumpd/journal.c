@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "json_util.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -21,76 +22,6 @@
 struct journal {
 	char *dir;
 };
-
-int journal_mkdir(const char *path, struct err *e)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
-	if (lstat(path, &st) < 0)
-		return err_set(e, ERR_IO, "cannot stat %s: %s", path, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return err_set(e, ERR_IO, "%s exists and is not a folder", path);
-	return 0;
-}
-
-void journal_sync_dir(const char *dir)
-{
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (dfd < 0) {
-		log_warn("fsync_dir", "dir=%s errno=%d", log_q(dir), errno);
-		return;
-	}
-	if (fsync(dfd) < 0)
-		log_warn("fsync_dir", "dir=%s errno=%d", log_q(dir), errno);
-	close(dfd);
-}
-
-int journal_file_replace(const char *dir, const char *name, const char *data, size_t len,
-                         struct err *e)
-{
-	char *tmp = xasprintf("%s/.%s.tmp", dir, name);
-	char *dst = xasprintf("%s/%s", dir, name);
-	int fd = -1, rc = -1;
-	size_t off = 0;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		err_set(e, ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) < 0) {
-		err_set(e, ERR_IO, "fsync %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, dst) < 0) {
-		err_set(e, ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	journal_sync_dir(dir);
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
-	free(dst);
-	return rc;
-}
 
 void journal_tmp_sweep(const char *dir)
 {
@@ -117,7 +48,7 @@ struct journal *journal_open(const char *dump_dir, struct err *e)
 	char *dir = xasprintf("%s/journal", top);
 	struct journal *jn = NULL;
 
-	if (journal_mkdir(top, e) < 0 || journal_mkdir(dir, e) < 0) {
+	if (atomicfile_mkdir(top, e) < 0 || atomicfile_mkdir(dir, e) < 0) {
 		free(dir);
 		goto out;
 	}
@@ -145,7 +76,7 @@ int journal_write(struct journal *jn, const struct job *j, struct err *e)
 	int rc;
 
 	snprintf(name, sizeof(name), "%s.json", j->id);
-	rc = journal_file_replace(jn->dir, name, text, strlen(text), e);
+	rc = atomicfile_write(jn->dir, name, text, strlen(text), 0, e);
 	free(text);
 	json_decref(o);
 	return rc;

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
+#include "clock.h"
 #include "job.h"
 #include "journal.h"
 #include "log.h"
@@ -64,14 +66,6 @@ struct queue {
 	bool stopping;
 	pthread_t monitor;
 };
-
-static long long queue_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void entry_free(struct entry *en)
 {
@@ -170,7 +164,7 @@ static void queue_record_final(struct queue *q, struct entry *en)
 	struct err e = {0};
 
 	if (j->finished_ms == 0)
-		j->finished_ms = queue_now_ms();
+		j->finished_ms = clock_realtime_ms();
 	j->rate_bps = -1;
 	j->eta_s = -1;
 	if (j->state == DUMP_COMPLETED)
@@ -202,7 +196,7 @@ static int queue_vm_dir(const char *path, struct err *e)
 
 	if (slash != NULL)
 		*slash = '\0';
-	rc = journal_mkdir(dir, e);
+	rc = atomicfile_mkdir(dir, e);
 	free(dir);
 	return rc;
 }
@@ -320,7 +314,7 @@ static void queue_schedule(struct queue *q)
 		if (en->job->state != DUMP_QUEUED)
 			continue;
 		en->job->state = DUMP_RUNNING;
-		en->job->started_ms = queue_now_ms();
+		en->job->started_ms = clock_realtime_ms();
 		en->job->progress = 0;
 		queue_journal(q, en);
 		pthread_attr_init(&attr);
@@ -384,7 +378,7 @@ static void *queue_monitor(void *arg)
 
 			pthread_mutex_lock(&q->lock);
 			en = queue_find(q, items[i].id);
-			now = queue_now_ms();
+			now = clock_realtime_ms();
 			if (en != NULL && en->job->state == DUMP_RUNNING) {
 				struct job *j = en->job;
 				double el = (double)(now - j->started_ms) / 1000.0;
@@ -423,12 +417,7 @@ static void *queue_monitor(void *arg)
 		}
 		free(items);
 		pthread_mutex_lock(&q->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += QUEUE_MONITOR_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = clock_deadline_ms(QUEUE_MONITOR_MS);
 		if (!q->stopping)
 			pthread_cond_timedwait(&q->cond, &q->lock, &until);
 	}
@@ -477,7 +466,7 @@ static bool queue_complete_interrupted(struct job *j, const char *part)
 			return false;
 		dir = xstrdup(j->path);
 		*strrchr(dir, '/') = '\0';
-		journal_sync_dir(dir);
+		atomicfile_sync_dir(dir);
 		free(dir);
 	}
 	j->state = DUMP_COMPLETED;
@@ -573,8 +562,7 @@ int queue_free(struct queue *q)
 		if (q->v[i]->job->state == DUMP_RUNNING)
 			queue_stop_running(q->v[i], DUMP_FAILED, "interrupted by restart");
 	pthread_cond_broadcast(&q->cond);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += QUEUE_STOP_WAIT_S;
+	until = clock_deadline_ms(QUEUE_STOP_WAIT_S * 1000LL);
 	while (q->workers > 0) {
 		if (pthread_cond_timedwait(&q->cond, &q->lock, &until) == ETIMEDOUT &&
 		    q->workers > 0) {
@@ -670,7 +658,7 @@ int queue_create(struct queue *q, const char *vm, enum dump_format fmt, const ch
 	path = xasprintf("%s/%s/%s-%s%s", q->dump_dir, comp, comp, id, dump_format_ext(fmt));
 	en = xcalloc(1, sizeof(*en));
 	en->q = q;
-	en->job = job_new(id, vm, q->host, path, fmt, queue_now_ms());
+	en->job = job_new(id, vm, q->host, path, fmt, clock_realtime_ms());
 	en->job->bytes_total = mem;
 	job_set_requested_by(en->job, requested_by);
 	free(path);
@@ -755,8 +743,7 @@ int queue_cancel(struct queue *q, const char *id, json_t **out, struct err *e)
 		goto out;
 	}
 	queue_stop_running(en, DUMP_CANCELLED, "cancelled while running");
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += QUEUE_CANCEL_WAIT_S;
+	until = clock_deadline_ms(QUEUE_CANCEL_WAIT_S * 1000LL);
 	while ((en = queue_find(q, id)) != NULL && !dump_state_is_final(en->job->state))
 		if (pthread_cond_timedwait(&q->cond, &q->lock, &until) != 0)
 			break;

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "journal.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -538,7 +539,7 @@ int stream_commit(struct stream *s, struct err *e)
 		goto out;
 	}
 	s->committed = true;
-	journal_sync_dir(dirname(dir));
+	atomicfile_sync_dir(dirname(dir));
 	rc = 0;
 out:
 	free(dir);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -38,14 +39,6 @@ struct virt {
 	pthread_t loop;
 	atomic_bool stop;
 };
-
-static long long virt_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void virt_silent(void *opaque, virErrorPtr error)
 {
@@ -112,7 +105,7 @@ static void virt_wake_cb(int timer, void *opaque)
 static void virt_reconnect_locked(struct virt *v)
 {
 	virConnectPtr c;
-	long long now = virt_now_ms();
+	long long now = clock_monotonic_ms();
 
 	if (v->conn != NULL && atomic_load(&v->closed_conn) == v->conn) {
 		virConnectUnregisterCloseCallback(v->conn, virt_close_cb);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cycle.h"
 #include "http_client.h"
 #include "json_util.h"
@@ -92,22 +93,6 @@ void poller_signals_install(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-}
-
-static long long poller_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long poller_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- configuration -------------------------------------------------------------------- */
@@ -267,9 +252,9 @@ static int poller_lease(struct poller *p, struct err *e)
 
 	if (store_lease_hold(p->store, p->id, POLLER_LEASE_MS, &held, e) < 0)
 		return -1;
-	p->last_renew_mono = poller_mono_ms();
+	p->last_renew_mono = clock_monotonic_ms();
 	if (held && !p->leader) {
-		p->leader_since_ms = poller_now_ms();
+		p->leader_since_ms = clock_realtime_ms();
 		log_info("leader", "id=%s lease_ms=%d", log_q(p->id), POLLER_LEASE_MS);
 	} else if (!held && p->leader) {
 		log_warn("standby", "id=%s reason=\"lease held by another poller\"", log_q(p->id));
@@ -322,7 +307,7 @@ static void poller_host_state(struct poller_host *h, const struct poller_fetch *
 		h->up = 0;
 		h->failures++;
 		h->next_try_ms =
-		    poller_mono_ms() +
+		    clock_monotonic_ms() +
 		    (delay < POLLER_HOST_BACKOFF_MAX_MS ? delay : POLLER_HOST_BACKOFF_MAX_MS);
 	}
 }
@@ -337,7 +322,7 @@ static void poller_fetch_all(struct poller *p, struct poller_fetch *f)
 	struct err *errs = xcalloc(n ? n : 1, sizeof(*errs));
 	size_t *owner = xcalloc(n ? n : 1, sizeof(*owner));
 	int *rc = xcalloc(n ? n : 1, sizeof(*rc));
-	long long now = poller_mono_ms(), wall;
+	long long now = clock_monotonic_ms(), wall;
 
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		struct poller_host *h = &p->hosts[i];
@@ -354,7 +339,7 @@ static void poller_fetch_all(struct poller *p, struct poller_fetch *f)
 			k++;
 		}
 	}
-	wall = poller_now_ms();
+	wall = clock_realtime_ms();
 	http_client_do_many(clients, reqs, resps, rc, errs, k);
 	for (size_t j = 0; j < k; j++) {
 		size_t i = owner[j] / PC__MAX;
@@ -384,7 +369,7 @@ static void poller_fetch_all(struct poller *p, struct poller_fetch *f)
 static void poller_confirm(struct poller *p, const struct store_snapshot *snap,
                            struct poller_fetch *f)
 {
-	long long deadline = poller_mono_ms() + POLLER_CONFIRM_BUDGET_MS;
+	long long deadline = clock_monotonic_ms() + POLLER_CONFIRM_BUDGET_MS;
 	/* a call may take the whole fetch timeout: start one only if the cycle can still
 	 * commit (one Redis timeout) before the lease renewed at its start runs out */
 	long long lease_end = p->last_renew_mono + POLLER_LEASE_MS - POLLER_REDIS_TIMEOUT_MS;
@@ -401,7 +386,8 @@ static void poller_confirm(struct poller *p, const struct store_snapshot *snap,
 			json_t *d = NULL;
 			struct err e;
 
-			if (poller_mono_ms() > deadline || poller_mono_ms() + timeout > lease_end)
+			if (clock_monotonic_ms() > deadline ||
+			    clock_monotonic_ms() + timeout > lease_end)
 				break;
 			if (svc_dump_get(p->hosts[i].svc[PC_DUMPS], json_string_value(id), &d,
 			                 &e) == 0) {
@@ -438,7 +424,7 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 	struct cycle_host *hosts = NULL;
 	struct poller_fetch *f = NULL;
 	struct cycle_input in;
-	long long t0 = poller_mono_ms();
+	long long t0 = clock_monotonic_ms();
 	char now[32];
 	int rc = -1;
 
@@ -459,7 +445,7 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 		hosts[i].events_since_ms = p->hosts[i].events_since_ms;
 		poller_host_state(&p->hosts[i], &f[i]);
 	}
-	in.now_ms = poller_now_ms();
+	in.now_ms = clock_realtime_ms();
 	in.max_wait_s = config_num(p->cfg, CFG_MAX_WAIT);
 	in.record_ttl_s = config_num(p->cfg, CFG_RECORD_TTL);
 	in.snap = &snap;
@@ -471,7 +457,7 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 	json_object_set_new(w.poller, "id", json_string(p->id));
 	jsonu_time_format(in.now_ms, now);
 	json_object_set_new(w.poller, "last_cycle", json_string(now));
-	json_object_set_new(w.poller, "cycle_ms", json_integer(poller_mono_ms() - t0));
+	json_object_set_new(w.poller, "cycle_ms", json_integer(clock_monotonic_ms() - t0));
 	json_object_set_new(w.poller, "hosts", json_integer((json_int_t)p->n_hosts));
 	jsonu_time_format(p->leader_since_ms, now);
 	json_object_set_new(w.poller, "leader_since", json_string(now));
@@ -499,10 +485,10 @@ static int poller_cycle(struct poller *p, size_t *active_left, struct err *e)
 /* Sleep ms (in short steps, so signals act at once), renewing the lease as leader. */
 static void poller_sleep(struct poller *p, long ms)
 {
-	long long end = poller_mono_ms() + ms;
+	long long end = clock_monotonic_ms() + ms;
 
 	while (!poller_stop_flag && !poller_reload_flag) {
-		long long now = poller_mono_ms();
+		long long now = clock_monotonic_ms();
 		struct timespec ts = {0, 100 * 1000000L};
 		struct err e;
 

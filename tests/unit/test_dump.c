@@ -109,12 +109,35 @@ static void test_path_component(void **state)
 	assert_string_equal(out, "a_b_c");
 }
 
+/* One decoder step: dump_utf8_seq takes every scalar value, dump_utf8_len also
+ * refuses C1 controls. */
+static void test_utf8_step(void **state)
+{
+	const unsigned char c1[] = {0xc2, 0x85}, e9[] = {0xc3, 0xa9}, euro[] = {0xe2, 0x82, 0xac},
+	                    overlong[] = {0xc0, 0xaf}, surrogate[] = {0xed, 0xa0, 0x80},
+	                    big[] = {0xf4, 0x90, 0x80, 0x80};
+	unsigned cp = 0;
+
+	(void)state;
+	assert_int_equal(dump_utf8_seq(c1, 2, &cp), 2);
+	assert_int_equal(cp, 0x85);
+	assert_int_equal(dump_utf8_len(c1, 2), 0);
+	assert_int_equal(dump_utf8_len(e9, 2), 2);
+	assert_int_equal(dump_utf8_seq(euro, 3, &cp), 3);
+	assert_int_equal(cp, 0x20ac);
+	assert_int_equal(dump_utf8_seq(euro, 2, NULL), 0);
+	assert_int_equal(dump_utf8_seq(overlong, 2, NULL), 0);
+	assert_int_equal(dump_utf8_seq(surrogate, 3, NULL), 0);
+	assert_int_equal(dump_utf8_seq(big, 4, NULL), 0);
+	assert_int_equal(dump_utf8_seq((const unsigned char *)"\x80", 1, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_states_and_formats), cmocka_unit_test(test_ids),
 	    cmocka_unit_test(test_vm_names),           cmocka_unit_test(test_user_names),
-	    cmocka_unit_test(test_path_component),
+	    cmocka_unit_test(test_path_component),     cmocka_unit_test(test_utf8_step),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
