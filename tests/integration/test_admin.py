@@ -104,9 +104,9 @@ def test_users_groups_tokens(admin):
 
 
 def test_audit_failure_is_only_a_warning(admin):
+    # InfluxDB is unreachable here: the change is saved, its event waits in the spool
     p = ok(admin("group", "add", "ops", "--role", "viewer"))
-    if p.stderr:
-        assert "warning" in p.stderr
+    assert "spool" in p.stderr, p.stderr
     assert "group ops role=viewer" in admin.accounts.read_text()
 
 
