@@ -412,3 +412,48 @@ def test_odd_cookies_never_share_a_cache_entry(st):
     # a percent-encoded credential key is still a credential in the query string
     r = requests.get(st.base + "status?to%6Ben=x", headers=anon(), timeout=10)
     au.assert_error(r, 400, "token_in_query")
+
+
+def test_web_server_identity(tmp_path, influx_server, influx_db):
+    """MEMDUMP_TRUST_REMOTE_USER=yes with nginx auth_basic in front: the checked user and
+    the groups nginx passes become the identity; without an auth module in the site, a
+    client's own Basic header makes nobody."""
+    s = au.ReadStack(tmp_path / "st", influx_server, influx_db,
+                     extra={"MEMDUMP_TRUST_REMOTE_USER": "yes"}).start()
+    try:
+        s.api.accounts.admin("group", "add", "sso-dba", "--role", "operator", "--vms", "db-*")
+        au.seed_redis(s.r(), s.service_url)
+        # the project's site as is: MEMDUMP_REMOTE_USER stays empty, Basic means nothing
+        r = requests.get(s.base + "session", auth=("carol", "pw"), timeout=10)
+        au.assert_error(r, 401, "unauthenticated")
+        # the same site with auth_basic in the API location
+        (tmp_path / "htpasswd").write_text("carol:{PLAIN}s3cret\n")
+        site = (harness.REPO / "conf/nginx/memdump.conf.in").read_text().replace(
+            "    location /api/memory-dumps/ {\n",
+            "    location /api/memory-dumps/ {\n"
+            "        auth_basic \"memdump\";\n"
+            f"        auth_basic_user_file {tmp_path / 'htpasswd'};\n"
+            "        set $memdump_remote_user $remote_user;\n"
+            "        set $memdump_remote_groups \"sso-dba, nosuchgroup\";\n", 1)
+        tpl = tmp_path / "site.conf.in"
+        tpl.write_text(site)
+        ng = harness.Nginx(tmp_path / "ng", api_upstream=s.api.upstream, template=tpl,
+                           api=s.api).start()
+        try:
+            base = ng.url + au.API
+            r = requests.get(base + "session", auth=("carol", "wrong"), timeout=10)
+            assert r.status_code == 401  # nginx's own refusal
+            r = requests.get(base + "session", auth=("carol", "s3cret"), timeout=10)
+            assert r.status_code == 200, r.text
+            sess = r.json()["session"]
+            assert sess["user"] == "carol" and sess["auth"] == "remote"
+            assert sess["role"] == "operator" and "sso-dba" in sess["groups"], sess
+            vms = requests.get(base + "vms", auth=("carol", "s3cret"), timeout=10).json()
+            assert [v["name"] for v in vms["vms"]] == ["db-server"]
+            r = requests.post(base + "trigger", auth=("carol", "s3cret"), timeout=30,
+                              json={"vms": ["web-server"]})
+            assert r.json()["results"][0]["error"]["code"] == "vm_not_found", r.text
+        finally:
+            ng.stop()
+    finally:
+        s.stop()
