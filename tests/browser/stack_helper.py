@@ -60,11 +60,10 @@ def credentials(st, run_dir):
             if key.startswith("MEMDUMP_DEMO_"):
                 parts = shlex.split(value) if value.strip() else [""]
                 out[key] = parts[0] if parts else ""
-    extra = getattr(st, "credentials", None)
-    if isinstance(extra, dict):
-        for k, v in extra.items():
-            if isinstance(k, str) and k.startswith("MEMDUMP_DEMO_") and isinstance(v, str):
-                out.setdefault(k, v)
+    # the harness's accounts (the same 12 MEMDUMP_DEMO_* values the demo writes)
+    if hasattr(st, "credentials_env"):
+        for k, v in st.credentials_env().items():
+            out.setdefault(k, v)
     return out
 
 
