@@ -93,7 +93,7 @@ export class AuditView {
     const chain = str(e.chain) && num(e.seq) !== null ? `chain ${e.chain} #${e.seq}` : '';
     const detail = str(e.detail);
     return el('tr', { 'data-action': str(e.action) || null },
-      el('td', { class: 'time', 'data-label': 'Time', title: chain || null }, el('time', { datetime: str(e.time) }, dateTime(e.time))),
+      el('td', { class: 'time', 'data-label': 'Time', title: chain || null }, el('time', { datetime: str(e.at) }, dateTime(e.at))),
       el('td', { class: 'audit-action', 'data-label': 'Action' }, str(e.action) || '–'),
       el('td', { 'data-label': 'Result' }, el('span', { class: `badge badge-result-${result}` }, result)),
       el('td', { class: 'vm', 'data-label': 'User', title: str(e.user) || null }, str(e.user) || '–',
