@@ -457,3 +457,24 @@ def test_web_server_identity(tmp_path, influx_server, influx_db):
             ng.stop()
     finally:
         s.stop()
+
+
+def test_per_user_cap_on_active_dumps(tmp_path, influx_server, influx_db):
+    """MEMDUMP_USER_MAX_ACTIVE counts the caller's queued and running dumps (their
+    requested_by in Redis): at the cap every further VM is refused too_many_dumps, while
+    another user may still trigger."""
+    s = au.ReadStack(tmp_path / "st", influx_server, influx_db,
+                     extra={"MEMDUMP_USER_MAX_ACTIVE": 1}).start()
+    try:
+        au.seed_redis(s.r(), s.service_url)  # web-server's running dump is alice's
+        s.api.accounts.admin("user", "add", "alice", "--role", "operator", "--no-password")
+        tok = s.api.accounts.admin("token", "add", "alice").stdout.strip()
+        r = call(s, "POST", "trigger", {"vms": ["db-server", "cache-server"]}, bearer(tok))
+        assert r.status_code == 202, r.text
+        codes = {x["vm"]: x["error"]["code"] for x in r.json()["results"]}
+        assert codes == {"db-server": "too_many_dumps", "cache-server": "too_many_dumps"}, codes
+        r = call(s, "POST", "trigger", {"vms": ["db-server"]},
+                 bearer(s.credentials["operator"]["token"]))
+        assert r.json()["results"][0]["error"]["code"] == "service_unavailable", r.text
+    finally:
+        s.stop()
