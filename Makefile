@@ -175,7 +175,8 @@ FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRC) $(TESTSUP_SRC) $(AP
 # Parsers fuzzed through their data-case renderer: one driver (tests/fuzz/render.c) built
 # once per parser; targets that check more are tests/fuzz/fuzz_*.c.
 FUZZ_PARSERS := config_line json_body time influx_lp influx_answer svc_answer route query \
-	trigger memdumpd_body memdumpd_range memdumpd_journal redis_url accounts credentials
+	trigger memdumpd_body memdumpd_range memdumpd_journal redis_url accounts credentials \
+	audit_query
 FUZZ_RENDER_BINS = $(FUZZ_PARSERS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_OWN_BINS = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
 FUZZ_BINS = $(FUZZ_RENDER_BINS) $(FUZZ_OWN_BINS)

@@ -39,6 +39,12 @@ static void test_trigger_cases(void **state)
 	assert_int_equal(datacase_run("trigger", caserender_trigger), 0);
 }
 
+static void test_audit_query_cases(void **state)
+{
+	(void)state;
+	assert_int_equal(datacase_run("audit_query", caserender_audit_query), 0);
+}
+
 static void test_credentials_cases(void **state)
 {
 	(void)state;
@@ -262,6 +268,7 @@ int main(void)
 	    cmocka_unit_test(test_query_cases),
 	    cmocka_unit_test(test_trigger_cases),
 	    cmocka_unit_test(test_credentials_cases),
+	    cmocka_unit_test(test_audit_query_cases),
 	    cmocka_unit_test(test_route_arg_cap),
 	    cmocka_unit_test(test_query_caps),
 	    cmocka_unit_test(test_query_int),

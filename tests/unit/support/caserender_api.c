@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../../fcgi/auditq.h"
 #include "../../../fcgi/auth.h"
 #include "../../../fcgi/history.h"
 #include "../../../fcgi/query.h"
@@ -123,6 +124,36 @@ char *caserender_credentials(const char *input, size_t len)
 		out = xstrdup(auth_query_has_token(v) ? "credential in query" : "no credential");
 	else
 		out = xstrdup("error: invalid: input is 'cookie|bearer|query: VALUE'");
+	free(copy);
+	return out;
+}
+
+char *caserender_audit_query(const char *input, size_t len)
+{
+	struct auditq_filter f;
+	struct query q;
+	struct err e;
+	char *copy = xstrndup(input, len), *nl, *out, *ql, *cql;
+
+	if ((nl = strchr(copy, '\n')) != NULL)
+		*nl = '\0';
+	if (query_parse(copy, auditq_keys, &q, &e) < 0) {
+		out = xasprintf("error: %s: %s", err_code_name(e.code), e.msg);
+		goto done;
+	}
+	if (auditq_filter_parse(&q, CASERENDER_NOW_MS, &f, &e) < 0) {
+		out = xasprintf("error: %s: %s", err_code_name(e.code), e.msg);
+		query_release(&q);
+		goto done;
+	}
+	ql = auditq_events_ql(&f);
+	cql = auditq_count_ql(&f);
+	out = xasprintf("%s\n%s", ql, cql);
+	free(ql);
+	free(cql);
+	auditq_filter_release(&f);
+	query_release(&q);
+done:
 	free(copy);
 	return out;
 }

@@ -17,6 +17,8 @@ char *caserender_route(const char *input, size_t len);
 char *caserender_query(const char *input, size_t len);
 char *caserender_trigger(const char *input, size_t len);
 char *caserender_credentials(const char *input, size_t len);
+/* audit_query: raw query string of GET /audit -> its filter's two InfluxQL statements */
+char *caserender_audit_query(const char *input, size_t len);
 
 /* "now" used by caserender_query: 2026-11-22T18:30:00Z */
 #define CASERENDER_NOW_MS 1795372200000LL
