@@ -243,6 +243,19 @@ def child_env(extra=None):
     return env
 
 
+def run_checked(argv, check=True, timeout=120, shown=None, **kw):
+    """subprocess.run with text output captured; a time-out, and with check a non-zero
+    exit, is a HarnessError naming the command (shown: what to name instead of argv)."""
+    name = shlex.join(map(str, shown if shown is not None else argv))
+    try:
+        cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as e:
+        raise HarnessError(f"timed out after {timeout}s: {name}") from e
+    if check and cp.returncode != 0:
+        raise HarnessError(f"failed ({cp.returncode}): {name}\n{cp.stdout}{cp.stderr}")
+    return cp
+
+
 # --------------------------------------------------------------------------------------
 # registry of live services (atexit + signals)
 # --------------------------------------------------------------------------------------
@@ -642,15 +655,8 @@ class LibvirtSession:
     def run(self, argv, check=True, timeout=120, **kw):
         """Run argv as the libvirt user (text output captured)."""
         kw.setdefault("stdin", subprocess.DEVNULL)
-        try:
-            cp = subprocess.run(self.as_user + list(argv), capture_output=True, text=True,
-                                timeout=timeout, cwd="/", env=child_env(), **kw)
-        except subprocess.TimeoutExpired as e:
-            raise HarnessError(f"timed out after {timeout}s: {shlex.join(argv)}") from e
-        if check and cp.returncode != 0:
-            raise HarnessError(f"failed ({cp.returncode}): {shlex.join(argv)}\n"
-                               f"{cp.stdout}{cp.stderr}")
-        return cp
+        return run_checked(self.as_user + list(argv), check=check, timeout=timeout, cwd="/",
+                           env=child_env(), shown=argv, **kw)
 
     def virsh(self, *args, check=True, timeout=120):
         return self.run(["virsh", "-q", "-c", self.uri, *args], check=check, timeout=timeout)
@@ -974,16 +980,9 @@ class Accounts:
             raise HarnessError(f"{path} is missing: build it first (make), or point "
                                f"MEMDUMP_BIN_DIR at the folder that holds it")
         argv = [str(path), *map(str, args)]
-        try:
-            cp = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                                env=self.admin_env(), cwd=str(self.dir), timeout=timeout,
-                                stdin=None if stdin is not None else subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as e:
-            raise HarnessError(f"timed out after {timeout}s: {shlex.join(argv)}") from e
-        if check and cp.returncode != 0:
-            raise HarnessError(f"failed ({cp.returncode}): {shlex.join(argv)}\n"
-                               f"{cp.stdout}{cp.stderr}")
-        return cp
+        extra = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+        return run_checked(argv, check=check, timeout=timeout, env=self.admin_env(),
+                           cwd=str(self.dir), **extra)
 
     def prepare_dirs(self):
         self.dir.mkdir(parents=True, exist_ok=True)
