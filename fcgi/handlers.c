@@ -717,7 +717,9 @@ static void api_download(struct api_ctx *ctx, const struct exch_req *q, const ch
 	bad |= exch_resp_header(r, "X-Accel-Redirect", v);
 	free(v);
 	v = xasprintf("attachment; filename=\"%s-%s%s\"", comp, id, dump_format_ext(f));
-	bad |= exch_resp_header(r, "Content-Disposition", v);
+	/* the web server sends it as Content-Disposition with the file only: an error
+	 * (memdumpd down) must not be saved as the dump */
+	bad |= exch_resp_header(r, "X-Memdump-Disposition", v);
 	free(v);
 	bad |= exch_resp_header(r, "X-Dump-SHA256", sha);
 	bad |= exch_resp_header(r, "X-Memdump-Service", svc_url(s));

@@ -292,9 +292,12 @@ def test_trigger_service_down_refused(rs):
 
 def test_download_needs_known_service(rs):
     """A completed dump whose memdumpd is not answering: nginx reports the proxy failure
-    as JSON; the token header never appears."""
+    as the JSON 503, without Content-Disposition or a hash (so `curl -OJ --fail` and a
+    browser save nothing as the dump); the token header never appears."""
     r = get(rs.base, "dumps/20261122T170000Z-aaaaaaaaaaaa/download")
-    assert r.status_code in (502, 504)
+    assert_error(r, 503, "service_unavailable")
+    assert "Content-Disposition" not in r.headers and "X-Dump-SHA256" not in r.headers, r.headers
+    assert r.headers["Cache-Control"] == "no-store"
     assert not any(h.lower().startswith("x-memdump") for h in r.headers)
 
 
@@ -593,3 +596,4 @@ def test_memdumpd_down(full):
     assert get(base, "status").status_code == 200
     assert get(base, "records").status_code == 200
     assert get(base, "vms").status_code == 200
+
