@@ -7,6 +7,7 @@
 #include "audit_cmd.h"
 
 #include <pwd.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "auditlog.h"
 #include "audit.h"
+#include "redis_store.h"
 #include "influx.h"
 #include "json_util.h"
 #include "xmalloc.h"
@@ -22,6 +24,7 @@
 #define ADMIN_AUDIT_SEND_MS 15000
 #define ADMIN_AUDIT_PAGE 10000
 #define ADMIN_AUDIT_MAX 2000000 /* events one verify reads; more: use --since */
+#define ADMIN_REDIS_TIMEOUT_MS 2000
 #define ADMIN_INFLUX_TIMEOUT_MS 30000
 
 static struct auditlog *admin_audit_log;
@@ -112,6 +115,75 @@ static int admin_verify_read(struct influx *ix, long long since_ms, struct audit
 	}
 }
 
+/* The highest seq of chain still waiting in the spool folder (files <chain>-<seq>.lp). */
+static long long admin_spooled_last(const char *dir, const char *chain)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cl = strlen(chain);
+	long long best = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		char *end;
+		long long seq;
+
+		if (strncmp(n, chain, cl) != 0 || n[cl] != '-')
+			continue;
+		seq = strtoll(n + cl + 1, &end, 10);
+		if (strcmp(end, ".lp") == 0 && seq > best)
+			best = seq;
+	}
+	if (d != NULL)
+		closedir(d);
+	return best;
+}
+
+/* Check every chain against its head in Redis (what a removed tail leaves behind); a
+ * Redis that cannot be read is a note on stderr, not a failure. With --since only the
+ * chains read are checked (an older chain has nothing since). */
+static void admin_verify_heads(const struct config *cfg, const struct audit_recs *rs,
+                               bool from_start, struct audit_report *rep)
+{
+	struct store *st = store_new(config_str(cfg, CFG_REDIS_URL), ADMIN_REDIS_TIMEOUT_MS, NULL);
+	struct audit_head *heads = NULL;
+	long long *spooled = NULL;
+	json_t *all = NULL, *v;
+	const char *chain;
+	size_t n = 0;
+	struct err e;
+
+	if (st == NULL || store_audit_heads_get(st, &all, &e) < 0) {
+		fprintf(stderr, "memdump-admin: chain heads not checked (Redis: %s)\n",
+		        st == NULL ? "bad REDIS_URL" : e.msg);
+		goto out;
+	}
+	heads = xcalloc(json_object_size(all) + 1, sizeof(*heads));
+	spooled = xcalloc(json_object_size(all) + 1, sizeof(*spooled));
+	json_object_foreach(all, chain, v) {
+		struct audit_head *h = &heads[n];
+		bool read = false;
+
+		if (strlen(chain) > AUDIT_CHAIN_MAX ||
+		    audit_head_parse(json_string_value(v), h) < 0)
+			continue;
+		for (size_t i = 0; i < rs->n && !read; i++)
+			read = strcmp(rs->v[i].chain, chain) == 0;
+		if (!from_start && !read)
+			continue;
+		snprintf(h->chain, sizeof(h->chain), "%s", chain);
+		spooled[n] = admin_spooled_last(config_str(cfg, CFG_AUDIT_SPOOL), chain);
+		n++;
+	}
+	audit_verify_heads(rs, heads, n, spooled, rep);
+	fprintf(stderr, "memdump-admin: %zu chain heads checked\n", n);
+out:
+	json_decref(all);
+	free(heads);
+	free(spooled);
+	store_free(st);
+}
+
 int admin_audit_verify(const struct config *cfg, int argc, char **argv)
 {
 	long long since_ms = 0;
@@ -155,6 +227,7 @@ int admin_audit_verify(const struct config *cfg, int argc, char **argv)
 		goto out;
 	}
 	audit_verify(&rs, from_start, &rep);
+	admin_verify_heads(cfg, &rs, from_start, &rep);
 	if (rep.n_findings == 0) {
 		printf("audit: %zu events in %zu chains, intact\n", rep.events, rep.chains);
 		goto out;

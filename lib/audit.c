@@ -7,6 +7,7 @@
 
 #include <openssl/sha.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,6 +437,43 @@ void audit_verify(struct audit_recs *rs, bool from_start, struct audit_report *r
 				audit_find(rep, r->chain, r->seq, r->seq, AUDIT_OUT_OF_ORDER);
 		}
 		before = r;
+	}
+}
+
+int audit_head_parse(const char *s, struct audit_head *h)
+{
+	char *end;
+	long long seq;
+
+	errno = 0;
+	seq = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || seq < 1 || *end != ' ' || strlen(end + 1) != AUDIT_HASH_HEX ||
+	    strspn(end + 1, "0123456789abcdef") != AUDIT_HASH_HEX)
+		return -1;
+	h->seq = seq;
+	memcpy(h->hash, end + 1, AUDIT_HASH_HEX + 1);
+	return 0;
+}
+
+void audit_verify_heads(const struct audit_recs *rs, const struct audit_head *heads, size_t n,
+                        const long long *spooled_last, struct audit_report *rep)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct audit_head *h = &heads[k];
+		const struct audit_rec *last = NULL;
+		long long have;
+
+		/* rs is sorted by chain then seq: the chain's last record */
+		for (size_t i = 0; i < rs->n; i++)
+			if (strcmp(rs->v[i].chain, h->chain) == 0)
+				last = &rs->v[i];
+		have = last != NULL ? last->seq : 0;
+		if (spooled_last != NULL && spooled_last[k] > have)
+			have = spooled_last[k];
+		if (have < h->seq)
+			audit_find(rep, h->chain, have + 1, h->seq, AUDIT_MISSING);
+		else if (last != NULL && last->seq == h->seq && strcmp(last->hash, h->hash) != 0)
+			audit_find(rep, h->chain, h->seq, h->seq, AUDIT_BROKEN_LINK);
 	}
 }
 

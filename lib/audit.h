@@ -116,6 +116,25 @@ struct audit_report {
  * first event (no --since), so seq must start at 1 with prev = zeros. */
 void audit_verify(struct audit_recs *rs, bool from_start, struct audit_report *rep);
 void audit_report_release(struct audit_report *rep);
+
+/*
+ * Chain heads: the (seq, hash) of each chain's newest event, kept outside InfluxDB
+ * (Redis, memdump:audit:head:<chain>) by the process that writes the chain. Checked
+ * against the records verified above (rs, sorted by audit_verify), a head finds what
+ * the chain alone cannot: its last events removed (AUDIT_MISSING from the last record
+ * read + 1 to the head's seq, or the whole chain) or its last event replaced
+ * (AUDIT_BROKEN_LINK at the head's seq). spooled_last: per head, the highest seq
+ * still waiting in the spool (0: none), which is not missing. Pure.
+ */
+struct audit_head {
+	char chain[AUDIT_CHAIN_MAX + 1];
+	long long seq;
+	char hash[AUDIT_HASH_HEX + 1];
+};
+/* "SEQ HASH" (what the head key holds) -> 0, or -1 when malformed. */
+int audit_head_parse(const char *s, struct audit_head *h);
+void audit_verify_heads(const struct audit_recs *rs, const struct audit_head *heads, size_t n,
+                        const long long *spooled_last, struct audit_report *rep);
 /* "chain X: event seq 5 missing" (new). */
 char *audit_finding_text(const struct audit_finding *f);
 

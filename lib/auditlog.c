@@ -5,6 +5,7 @@
  */
 #include "auditlog.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "redis_store.h"
 #include "spool.h"
 #include "xmalloc.h"
+
+#define AUDITLOG_REDIS_TIMEOUT_MS 500
 
 struct auditlog {
 	char chain[AUDIT_CHAIN_MAX + 1];
@@ -22,6 +26,8 @@ struct auditlog {
 	long long last_ns;
 	char prev[AUDIT_HASH_HEX + 1];
 	struct spool *spool;
+	struct store *heads; /* Redis: the chain's head (seq, hash), for verify */
+	bool heads_failing;  /* logged once until it works again */
 };
 
 /* "<hostname>-<pid>-<8 hex>", hostname cut and limited to [A-Za-z0-9.-]. */
@@ -67,6 +73,13 @@ struct auditlog *auditlog_new(const struct config *cfg, struct err *e)
 	}
 	auditlog_chain_id(l->chain);
 	memcpy(l->prev, AUDIT_ZERO_HASH, sizeof(l->prev));
+	l->heads = store_new(config_str(cfg, CFG_REDIS_URL), AUDITLOG_REDIS_TIMEOUT_MS, e);
+	if (l->heads == NULL) {
+		err_prefix(e, "REDIS_URL");
+		spool_free(l->spool);
+		free(l);
+		return NULL;
+	}
 	return l;
 }
 
@@ -75,6 +88,7 @@ void auditlog_free(struct auditlog *l)
 	if (l == NULL)
 		return;
 	spool_free(l->spool);
+	store_free(l->heads);
 	free(l);
 }
 
@@ -126,6 +140,15 @@ void auditlog_emit(struct auditlog *l, const struct audit_event *ev)
 	l->seq = r.seq;
 	l->last_ns = now_ns;
 	memcpy(l->prev, r.hash, sizeof(l->prev));
+	/* the head outside InfluxDB lets verify see a removed tail; without Redis the
+	 * chain itself still holds (verify says heads were not checked) */
+	if (store_audit_head_put(l->heads, r.chain, r.seq, r.hash, &e) < 0) {
+		if (!l->heads_failing)
+			log_warn("audit_head_failed", "chain=%s error=%s", r.chain, log_q(e.msg));
+		l->heads_failing = true;
+	} else {
+		l->heads_failing = false;
+	}
 out:
 	free(line);
 	audit_rec_release(&r);

@@ -6,7 +6,8 @@
  * shared by every process of the web node; see lib/spool.h). auditlog_emit never
  * fails the caller: it writes one log line (event "audit") and spools the point
  * (file fsynced) before returning; the spool's sender thread delivers it. One
- * thread at a time per struct auditlog.
+ * thread at a time per struct auditlog. After each event the chain's head (seq, hash)
+ * goes to Redis (memdump:audit:head:<chain>), so a removed tail can be seen.
  */
 #ifndef MEMDUMP_AUDITLOG_H
 #define MEMDUMP_AUDITLOG_H

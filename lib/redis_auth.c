@@ -13,6 +13,7 @@
 
 #include "json_util.h"
 #include "redis_store_int.h"
+#include "xmalloc.h"
 
 #define K_SESSION "memdump:session:"
 #define K_LIMIT "memdump:limit:"
@@ -190,4 +191,125 @@ int store_limit_clear(struct store *st, const char *kind, const char *subject, s
 	if (snprintf(key, sizeof(key), K_LIMIT "%s:%s", kind, subject) >= (int)sizeof(key))
 		return err_set(e, ERR_INVALID, "limit key too long");
 	return store_call(st, store_session_fn, &s, e);
+}
+
+/* ---- audit chain heads ---------------------------------------------------------------- */
+
+#define K_AUDIT_HEAD "memdump:audit:head:"
+#define STORE_HEAD_TTL "7776000" /* 90 days: verify runs well within it */
+#define STORE_HEADS_MAX 100000
+
+struct store_head_arg {
+	const char *chain, *value; /* put */
+	json_t *out;               /* get: object chain -> "SEQ HASH" */
+};
+
+static int store_head_put_fn(struct store *st, void *arg, struct err *e)
+{
+	struct store_head_arg *h = arg;
+	struct store_argv a = {0};
+	char key[STORE_KEY_MAX];
+	redisReply *r;
+	int q = 0, rc;
+
+	snprintf(key, sizeof(key), K_AUDIT_HEAD "%s", h->chain);
+	store_argv_add(&a, "SET");
+	store_argv_add(&a, key);
+	store_argv_add(&a, h->value);
+	store_argv_add(&a, "EX");
+	store_argv_add(&a, STORE_HEAD_TTL);
+	store_append(st, &a, &q);
+	store_argv_free(&a);
+	if (store_replies(st, 1, &r, e) < 0)
+		return -1;
+	rc = r->type == REDIS_REPLY_STATUS ? 0 : store_reply_error(st, r, e);
+	freeReplyObject(r);
+	return rc;
+}
+
+int store_audit_head_put(struct store *st, const char *chain, long long seq, const char *hash,
+                         struct err *e)
+{
+	char value[96];
+	struct store_head_arg h = {chain, value, NULL};
+
+	if (strlen(chain) > 128)
+		return err_set(e, ERR_INVALID, "chain id too long");
+	snprintf(value, sizeof(value), "%lld %s", seq, hash);
+	return store_call(st, store_head_put_fn, &h, e);
+}
+
+/* One SCAN step (cursor in/out) and the GETs of the keys it found, pipelined. */
+static int store_heads_fn(struct store *st, void *arg, struct err *e)
+{
+	struct store_head_arg *h = arg;
+	char cursor[32] = "0";
+	size_t prefix = strlen(K_AUDIT_HEAD);
+
+	do {
+		struct store_argv a = {0};
+		redisReply *r, **vals;
+		int q = 0;
+		size_t nk;
+
+		store_argv_add(&a, "SCAN");
+		store_argv_add(&a, cursor);
+		store_argv_add(&a, "MATCH");
+		store_argv_add(&a, K_AUDIT_HEAD "*");
+		store_argv_add(&a, "COUNT");
+		store_argv_add(&a, "1000");
+		store_append(st, &a, &q);
+		if (store_replies(st, 1, &r, e) < 0) {
+			store_argv_free(&a);
+			return -1;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			store_argv_free(&a);
+			store_reply_error(st, r, e);
+			freeReplyObject(r);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		nk = r->element[1]->elements;
+		q = 0;
+		for (size_t i = 0; i < nk; i++) {
+			store_argv_add(&a, "GET");
+			store_argv_add(&a, r->element[1]->element[i]->str);
+			store_append(st, &a, &q);
+		}
+		store_argv_free(&a);
+		vals = xcalloc(nk ? nk : 1, sizeof(*vals));
+		if (nk > 0 && store_replies(st, (int)nk, vals, e) < 0) {
+			free(vals);
+			freeReplyObject(r);
+			return -1;
+		}
+		for (size_t i = 0; i < nk; i++) {
+			const redisReply *k = r->element[1]->element[i];
+
+			if (vals[i]->type == REDIS_REPLY_STRING && k->type == REDIS_REPLY_STRING &&
+			    k->len > prefix && json_object_size(h->out) < STORE_HEADS_MAX)
+				json_object_set_new(h->out, k->str + prefix,
+				                    json_string(vals[i]->str));
+		}
+		store_replies_free(vals, (int)nk);
+		free(vals);
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return 0;
+}
+
+int store_audit_heads_get(struct store *st, json_t **out, struct err *e)
+{
+	struct store_head_arg h = {NULL, NULL, json_object()};
+
+	if (store_call(st, store_heads_fn, &h, e) < 0) {
+		json_decref(h.out);
+		*out = NULL;
+		return -1;
+	}
+	*out = h.out;
+	return 0;
 }

@@ -103,6 +103,12 @@ int store_limit_hit(struct store *st, const char *kind, const char *subject, lon
                     long window_s, long long *count, long *ttl_s, struct err *e);
 int store_limit_clear(struct store *st, const char *kind, const char *subject, struct err *e);
 
+/* Audit chain heads memdump:audit:head:<chain> = "SEQ HASH" (90 days): put after each
+ * event; get every head (SCAN), a new object chain -> "SEQ HASH". */
+int store_audit_head_put(struct store *st, const char *chain, long long seq, const char *hash,
+                         struct err *e);
+int store_audit_heads_get(struct store *st, json_t **out, struct err *e);
+
 /* ---- the poller (docs/poller.md) ---- */
 
 /*

@@ -35,7 +35,7 @@ def anon():
 def admin_cli(st, *args, stdin=None, check=True):
     env = {**os.environ, "MEMDUMP_ACCOUNTS": st.accounts_path,
            "MEMDUMP_AUDIT_SPOOL": st.audit_spool, "INFLUX_URL": st.influx.url,
-           "INFLUX_DB": st.influx_db, "MEMDUMP_LOG_LEVEL": "warn"}
+           "INFLUX_DB": st.influx_db, "MEMDUMP_LOG_LEVEL": "warn", "REDIS_URL": st.redis.url}
     p = subprocess.run([str(harness.bin_dir() / "memdump-admin"), *args], input=stdin,
                        capture_output=True, text=True, env=env, timeout=60)
     if check:
@@ -364,9 +364,18 @@ def test_audit_events_name_the_person(st):
     r = call(st, "GET", f"audit?user={op['user']}&action=trigger",
              headers=bearer(st.credentials["admin"]["token"]))
     assert r.status_code == 200 and [e["vm"] for e in r.json()["events"]] == ["db-server"], r.text
-    # and the chains are intact
+    # and the chains are intact, their heads in Redis included
     p = admin_cli(st, "audit", "verify")
-    assert "intact" in p.stdout, p.stdout
+    assert "intact" in p.stdout and "chain heads checked" in p.stderr, (p.stdout, p.stderr)
+    # removing a chain's last event (what the chain alone cannot show) is seen by its head
+    last = max((e for e in audit_points(st.influx, st.influx_db) if e["action"] == "logout"),
+               key=lambda e: e["seq"])
+    q = f"DELETE FROM mem_dump_audit WHERE time = {last['time']}"
+    requests.post(st.influx.url + "/query", params={"db": st.influx_db, "q": q},
+                  timeout=10).raise_for_status()
+    p = admin_cli(st, "audit", "verify", check=False)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert f"chain {last['chain']}: event seq {last['seq']} missing" in p.stdout, p.stdout
 
 
 def test_audit_spooled_while_influx_is_down(tmp_path):

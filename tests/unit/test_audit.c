@@ -296,6 +296,73 @@ static void test_verify_gap_and_malformed(void **state)
 	free(t);
 }
 
+/* The head check: heads[] against the records of series (new text, like verify). */
+static char *verify_heads(json_t *series, const struct audit_head *heads, size_t n,
+                          const long long *spooled)
+{
+	struct audit_recs rs = {0};
+	struct audit_report rep;
+	char *out = xstrdup("");
+
+	assert_int_equal(audit_recs_from_series(series, &rs, 1000, NULL), 0);
+	audit_verify(&rs, true, &rep);
+	audit_verify_heads(&rs, heads, n, spooled, &rep);
+	for (size_t i = 0; i < rep.n_findings; i++) {
+		char *t = audit_finding_text(&rep.findings[i]), *m = xasprintf("%s%s\n", out, t);
+
+		free(t);
+		free(out);
+		out = m;
+	}
+	audit_report_release(&rep);
+	audit_recs_release(&rs);
+	json_decref(series);
+	return out;
+}
+
+static void test_verify_heads(void **state)
+{
+	json_t *s = chain_series("a", 5);
+	json_t *last = json_array_get(rows_of(s), 4);
+	struct audit_head h[2];
+	long long spooled[2] = {0, 0};
+	char *t;
+
+	(void)state;
+	memset(h, 0, sizeof(h));
+	snprintf(h[0].chain, sizeof(h[0].chain), "a");
+	h[0].seq = 5;
+	snprintf(h[0].hash, sizeof(h[0].hash), "%s", json_string_value(json_array_get(last, 8)));
+	snprintf(h[1].chain, sizeof(h[1].chain), "gone");
+	assert_int_equal(audit_head_parse("3 " AUDIT_ZERO_HASH, &h[1]), 0);
+	assert_int_equal(audit_head_parse("3 xyz", &h[1]), -1);
+	assert_int_equal(audit_head_parse("0 " AUDIT_ZERO_HASH, &h[1]), -1);
+	h[1].seq = 3;
+	/* intact: the head is the last event; a whole chain removed is missing */
+	t = verify_heads(json_deep_copy(s), h, 2, spooled);
+	assert_string_equal(t, "chain gone: events seq 1 to 3 missing\n");
+	free(t);
+	/* the tail removed: seq 4 and 5 */
+	json_array_remove(rows_of(s), 4);
+	json_array_remove(rows_of(s), 3);
+	t = verify_heads(json_deep_copy(s), h, 1, spooled);
+	assert_string_equal(t, "chain a: events seq 4 to 5 missing\n");
+	free(t);
+	/* ... unless they still wait in the spool */
+	spooled[0] = 5;
+	t = verify_heads(json_deep_copy(s), h, 1, spooled);
+	assert_string_equal(t, "");
+	free(t);
+	json_decref(s);
+	/* the last event replaced by one with a hash of its own */
+	s = chain_series("a", 5);
+	h[0].hash[0] = h[0].hash[0] == 'a' ? 'b' : 'a';
+	spooled[0] = 0;
+	t = verify_heads(s, h, 1, spooled);
+	assert_string_equal(t, "chain a: event seq 5 does not link to the event before it\n");
+	free(t);
+}
+
 static void test_query_filter(void **state)
 {
 	struct query q;
@@ -344,6 +411,7 @@ int main(void)
 	    cmocka_unit_test(test_verify_edit),
 	    cmocka_unit_test(test_verify_replaced),
 	    cmocka_unit_test(test_verify_gap_and_malformed),
+	    cmocka_unit_test(test_verify_heads),
 	    cmocka_unit_test(test_query_filter),
 	};
 
