@@ -18,10 +18,11 @@
 
 #include "config.h"
 #include "http_client.h"
-#include "httpd.h"
 #include "journal.h"
 #include "json_util.h"
 #include "log.h"
+#include "mdapi.h"
+#include "mhd.h"
 #include "queue.h"
 #include "record.h"
 #include "virt.h"
@@ -70,7 +71,7 @@ static void main_queue_config(const struct config *cfg, struct queue_config *qc)
  * owner of the strings the running modules borrowed, so it is never freed here).
  */
 static struct config *main_reload(const char *file, const struct config *cfg, struct config *live,
-                                  struct queue *q, struct spool *sp, struct httpd *h)
+                                  struct queue *q, struct spool *sp, struct mdapi *api)
 {
 	struct config *c;
 	struct queue_config qc = {0};
@@ -93,7 +94,7 @@ static struct config *main_reload(const char *file, const struct config *cfg, st
 	}
 	log_level_parse(config_str(c, CFG_LOG_LEVEL), &lvl);
 	log_set_level(lvl);
-	httpd_set_token(h, config_str(c, CFG_SERVICE_TOKEN));
+	mdapi_set_token(api, config_str(c, CFG_SERVICE_TOKEN));
 	main_queue_config(c, &qc);
 	queue_set_limits(q, &qc);
 	spool_set_target(sp, config_str(c, CFG_INFLUX_URL), config_str(c, CFG_INFLUX_DB),
@@ -123,10 +124,12 @@ int main(int argc, char **argv)
 	struct journal *jn = NULL;
 	struct spool *sp = NULL;
 	struct virt *v = NULL;
+	struct virt_ops vo;
 	struct queue *q = NULL;
-	struct httpd *h = NULL;
+	struct mdapi *api = NULL;
+	struct mhd *h = NULL;
 	struct queue_config qc;
-	struct httpd_ctx hc;
+	struct mdapi_config ac;
 	enum log_level lvl = LOG_LVL_INFO;
 	char host[256] = "";
 	const char *dump_dir;
@@ -179,14 +182,16 @@ int main(int argc, char **argv)
 	qc.dump_dir = dump_dir;
 	qc.host = host;
 	main_queue_config(cfg, &qc);
-	q = queue_new(&qc, v, jn, sp);
-	hc.queue = q;
-	hc.virt = v;
-	hc.spool = sp;
-	hc.token = config_str(cfg, CFG_SERVICE_TOKEN);
-	hc.host = host;
-	hc.dump_dir = dump_dir;
-	if ((h = httpd_start(config_str(cfg, CFG_LISTEN), &hc, &e)) == NULL) {
+	virt_ops_init(&vo, v);
+	q = queue_new(&qc, &vo, jn, sp);
+	ac.queue = q;
+	ac.virt = &vo;
+	ac.spool = sp;
+	ac.token = config_str(cfg, CFG_SERVICE_TOKEN);
+	ac.host = host;
+	ac.dump_dir = dump_dir;
+	api = mdapi_new(&ac);
+	if ((h = mhd_start(config_str(cfg, CFG_LISTEN), api, &e)) == NULL) {
 		log_error("startup_failed", "error=%s", log_q(e.msg));
 		goto out;
 	}
@@ -197,7 +202,7 @@ int main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			live = main_reload(file, cfg, live, q, sp, h);
+			live = main_reload(file, cfg, live, q, sp, api);
 			continue;
 		}
 		log_info("stopping", "signal=%d", sig);
@@ -205,7 +210,8 @@ int main(int argc, char **argv)
 	}
 	code = 0;
 out:
-	httpd_stop(h);
+	mhd_stop(h);
+	mdapi_free(api);
 	if (queue_free(q) < 0)
 		_exit(1); /* a worker is stuck in libvirt: nothing below is safe to free */
 	virt_free(v);

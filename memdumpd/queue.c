@@ -53,7 +53,7 @@ struct queue {
 	int max_concurrent;
 	int max_wait_s;
 	unsigned long long reserve_bytes;
-	struct virt *virt;
+	const struct virt_ops *virt;
 	struct journal *journal;
 	struct spool *spool;
 
@@ -237,7 +237,7 @@ static void *queue_worker(void *arg)
 		} else {
 			log_info("dump_started", "id=%s vm=%s format=%s", en->job->id, log_q(vm),
 			         dump_format_name(fmt));
-			rc = virt_dump(q->virt, vm, fifo, fmt, &e);
+			rc = q->virt->dump(q->virt->self, vm, fifo, fmt, &e);
 		}
 		stream_dump_returned(st);
 		src = stream_wait(st, sha, &size, &se);
@@ -370,10 +370,10 @@ static void *queue_monitor(void *arg)
 			items[n++].vm = xstrdup(q->v[i]->job->vm);
 		}
 		pthread_mutex_unlock(&q->lock);
-		(void)virt_ok(q->virt, NULL, 0); /* reconnects when due */
+		(void)q->virt->ok(q->virt->self, NULL, 0); /* reconnects when due */
 		for (i = 0; i < n; i++) {
 			unsigned long long done = 0, total = 0;
-			int ok = virt_job_progress(q->virt, items[i].vm, &done, &total);
+			int ok = q->virt->job_progress(q->virt->self, items[i].vm, &done, &total);
 			struct entry *en;
 
 			pthread_mutex_lock(&q->lock);
@@ -518,8 +518,8 @@ static int queue_cmp_created(const void *a, const void *b)
 	return strcmp(x->job->id, y->job->id);
 }
 
-struct queue *queue_new(const struct queue_config *cfg, struct virt *v, struct journal *jn,
-                        struct spool *sp)
+struct queue *queue_new(const struct queue_config *cfg, const struct virt_ops *v,
+                        struct journal *jn, struct spool *sp)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 	int loaded;
@@ -625,7 +625,7 @@ int queue_create(struct queue *q, const char *vm, enum dump_format fmt, const ch
 	}
 	pthread_mutex_unlock(&q->lock);
 
-	if (virt_domain_memory(q->virt, vm, &mem, e) < 0)
+	if (q->virt->domain_memory(q->virt->self, vm, &mem, e) < 0)
 		return -1;
 	if (statvfs(q->dump_dir, &sv) < 0)
 		return err_set(e, ERR_IO, "cannot check free space in DUMP_DIR: %s",

@@ -32,8 +32,8 @@ struct queue_config {
 
 /* virt, journal and spool are borrowed and must outlive the queue. Loads the
  * journal (running -> failed "interrupted by restart"), then starts work. */
-struct queue *queue_new(const struct queue_config *cfg, struct virt *v, struct journal *jn,
-                        struct spool *sp);
+struct queue *queue_new(const struct queue_config *cfg, const struct virt_ops *v,
+                        struct journal *jn, struct spool *sp);
 /* Stops running dumps (failed "interrupted by restart"; queued ones stay queued in
  * the journal), waits for their threads (at most 30 s), frees. -1 when a worker is
  * still inside libvirt then (a hung QEMU): nothing was freed and the caller must exit

@@ -197,13 +197,16 @@ void virt_free(struct virt *v)
 	free(v);
 }
 
-const char *virt_uri(const struct virt *v)
+static const char *virt_uri(void *self)
 {
+	const struct virt *v = self;
+
 	return v->uri;
 }
 
-bool virt_ok(struct virt *v, char *err_buf, size_t cap)
+static bool virt_ok(void *self, char *err_buf, size_t cap)
 {
+	struct virt *v = self;
 	bool ok;
 
 	pthread_mutex_lock(&v->lock);
@@ -227,8 +230,9 @@ static const char *virt_state_name(int s)
 	return (s >= 0 && s <= VIR_DOMAIN_PMSUSPENDED) ? virt_state_names[s] : "unknown";
 }
 
-int virt_list(struct virt *v, json_t **out, struct err *e)
+static int virt_list(void *self, json_t **out, struct err *e)
 {
+	struct virt *v = self;
 	virConnectPtr c;
 	virDomainPtr *doms = NULL;
 	int n, i, rc = -1;
@@ -291,8 +295,10 @@ static virDomainPtr virt_lookup(virConnectPtr c, const char *name, struct err *e
 	return NULL;
 }
 
-int virt_domain_memory(struct virt *v, const char *name, unsigned long long *bytes, struct err *e)
+static int virt_domain_memory(void *self, const char *name, unsigned long long *bytes,
+                              struct err *e)
 {
+	struct virt *v = self;
 	virConnectPtr c;
 	virDomainPtr d;
 	virDomainInfo info;
@@ -321,9 +327,10 @@ static const unsigned int virt_formats[DUMP_FMT__MAX] = {
     [DUMP_FMT_KDUMP_SNAPPY] = VIR_DOMAIN_CORE_DUMP_FORMAT_KDUMP_SNAPPY,
 };
 
-int virt_dump(struct virt *v, const char *name, const char *path, enum dump_format fmt,
-              struct err *e)
+static int virt_dump(void *self, const char *name, const char *path, enum dump_format fmt,
+                     struct err *e)
 {
+	struct virt *v = self;
 	virConnectPtr c;
 	virDomainPtr d;
 	int rc = -1;
@@ -342,9 +349,10 @@ out:
 	return rc;
 }
 
-int virt_job_progress(struct virt *v, const char *name, unsigned long long *processed,
-                      unsigned long long *total)
+static int virt_job_progress(void *self, const char *name, unsigned long long *processed,
+                             unsigned long long *total)
 {
+	struct virt *v = self;
 	virConnectPtr c;
 	virDomainPtr d;
 	virTypedParameterPtr params = NULL;
@@ -365,4 +373,15 @@ int virt_job_progress(struct virt *v, const char *name, unsigned long long *proc
 out:
 	virConnectClose(c);
 	return rc;
+}
+
+void virt_ops_init(struct virt_ops *ops, struct virt *v)
+{
+	ops->self = v;
+	ops->ok = virt_ok;
+	ops->uri = virt_uri;
+	ops->list = virt_list;
+	ops->domain_memory = virt_domain_memory;
+	ops->dump = virt_dump;
+	ops->job_progress = virt_job_progress;
 }

@@ -35,6 +35,7 @@ struct fixture {
 	struct journal *jn;
 	struct spool *sp;
 	struct virt *v;
+	struct virt_ops vo;
 	struct queue *q;
 };
 
@@ -97,7 +98,8 @@ static void fx_start(struct fixture *fx)
 	fx->sp = record_spool_new(fx->dir, "http://127.0.0.1:9", "db", "", &e);
 	assert_non_null(fx->sp);
 	fx->v = virt_new("test:///default");
-	fx->q = queue_new(&qc, fx->v, fx->jn, fx->sp);
+	virt_ops_init(&fx->vo, fx->v);
+	fx->q = queue_new(&qc, &fx->vo, fx->jn, fx->sp);
 }
 
 static void fx_done(struct fixture *fx)
