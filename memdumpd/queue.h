@@ -1,11 +1,12 @@
 /*
  * queue: every dump memdumpd knows, and the scheduler that runs them. First come
  * first served, at most max_concurrent running, at most one active (queued or
- * running) dump per VM. Each running dump has a worker thread (libvirt's blocking
- * dump call) and a stream (FIFO reader); one monitor thread polls progress ~2x/s
- * and enforces MEMDUMP_MAX_WAIT. Every state change is journalled before it is
- * visible; every finished dump is spooled for InfluxDB. Finished dumps are kept
- * (newest QUEUE_FINISHED_MAX) for listing and downloads.
+ * running) dump per VM. Each running dump has a runner thread (runner.h: the
+ * hypervisor's blocking dump call into a stream); the monitor (monitor.h) polls
+ * progress ~2x/s and enforces MEMDUMP_MAX_WAIT; the restore at start is
+ * recovery.h. Every state change is journalled before it is visible; every
+ * finished dump is spooled for InfluxDB. Finished dumps are kept (newest
+ * QUEUE_FINISHED_MAX) for listing and downloads.
  * Thread-safe: one mutex guards all jobs; calls return JSON copies (new).
  */
 #ifndef MEMDUMPD_QUEUE_H
@@ -31,12 +32,12 @@ struct queue_config {
 };
 
 /* virt, journal and spool are borrowed and must outlive the queue. Loads the
- * journal (running -> failed "interrupted by restart"), then starts work. */
+ * journal (recovery.h: running -> failed "interrupted by restart"), then starts work. */
 struct queue *queue_new(const struct queue_config *cfg, const struct virt_ops *v,
                         struct journal *jn, struct spool *sp);
 /* Stops running dumps (failed "interrupted by restart"; queued ones stay queued in
- * the journal), waits for their threads (at most 30 s), frees. -1 when a worker is
- * still inside libvirt then (a hung QEMU): nothing was freed and the caller must exit
+ * the journal), waits for their threads (at most 30 s), frees. -1 when a runner is
+ * still inside the hypervisor then (a hung QEMU): nothing was freed and the caller must exit
  * without touching q or what the workers use. */
 int queue_free(struct queue *q);
 
