@@ -80,7 +80,7 @@ static int master_listen_unix(struct master *m, const char *path)
 	    listen(fd, MASTER_BACKLOG) < 0) {
 		umask(old);
 		log_error("listen_failed", "addr=%s errno=%d msg=%s", log_q(path), errno,
-		          log_q(strerror(errno)));
+		          log_q(ERR_ERRNO(errno)));
 		close(fd);
 		return -1;
 	}
@@ -118,7 +118,7 @@ static int master_listen_tcp(const char *hostport)
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, MASTER_BACKLOG) < 0) {
 		log_error("listen_failed", "addr=%s errno=%d msg=%s", log_q(hostport), errno,
-		          log_q(strerror(errno)));
+		          log_q(ERR_ERRNO(errno)));
 		if (fd >= 0)
 			close(fd);
 		fd = -1;

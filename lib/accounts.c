@@ -506,7 +506,7 @@ static int acc_random(void *buf, size_t n, struct err *e)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return err_set(e, ERR_IO, "getrandom: %s", strerror(errno));
+			return err_set(e, ERR_IO, "getrandom: %s", ERR_ERRNO(errno));
 		got += (size_t)r;
 	}
 	return 0;
@@ -1064,9 +1064,9 @@ int accounts_load(const char *path, struct accounts **out, struct err *e)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return err_set(e, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO, "%s: %s", path,
-		               strerror(errno));
+		               ERR_ERRNO(errno));
 	if (fstat(fd, &st) < 0) {
-		err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
+		err_set(e, ERR_IO, "%s: %s", path, ERR_ERRNO(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -1090,7 +1090,7 @@ int accounts_load(const char *path, struct accounts **out, struct err *e)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
+			err_set(e, ERR_IO, "%s: %s", path, ERR_ERRNO(errno));
 			goto out;
 		}
 		if (r == 0)
@@ -1140,36 +1140,37 @@ int accounts_save(const char *path, const struct accounts *a, struct err *e)
 
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		err_set(e, ERR_IO, "%s: cannot create a temporary file: %s", dir, strerror(errno));
+		err_set(e, ERR_IO, "%s: cannot create a temporary file: %s", dir, ERR_ERRNO(errno));
 		goto out;
 	}
 	created = true;
 	if (fchmod(fd, 0600) < 0) {
-		err_set(e, ERR_IO, "%s: chmod: %s", tmp, strerror(errno));
+		err_set(e, ERR_IO, "%s: chmod: %s", tmp, ERR_ERRNO(errno));
 		goto out;
 	}
 	if (have_old && geteuid() == 0 && fchown(fd, old.st_uid, old.st_gid) < 0) {
-		err_set(e, ERR_IO, "%s: chown: %s", tmp, strerror(errno));
+		err_set(e, ERR_IO, "%s: chown: %s", tmp, ERR_ERRNO(errno));
 		goto out;
 	}
 	if (acc_write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-		err_set(e, errno == ENOSPC ? ERR_NO_SPACE : ERR_IO, "%s: %s", tmp, strerror(errno));
+		err_set(e, errno == ENOSPC ? ERR_NO_SPACE : ERR_IO, "%s: %s", tmp,
+		        ERR_ERRNO(errno));
 		goto out;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
+		err_set(e, ERR_IO, "%s: %s", tmp, ERR_ERRNO(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		err_set(e, ERR_IO, "rename to %s: %s", path, strerror(errno));
+		err_set(e, ERR_IO, "rename to %s: %s", path, ERR_ERRNO(errno));
 		goto out;
 	}
 	created = false;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) < 0) {
-		err_set(e, ERR_IO, "%s: fsync: %s", dir, strerror(errno));
+		err_set(e, ERR_IO, "%s: fsync: %s", dir, ERR_ERRNO(errno));
 		goto out;
 	}
 	rc = 0;

@@ -21,9 +21,9 @@ int atomicfile_mkdir(const char *path, struct err *e)
 	struct stat st;
 
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
+		return err_set(e, ERR_IO, "cannot create %s: %s", path, ERR_ERRNO(errno));
 	if (stat(path, &st) < 0)
-		return err_set(e, ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+		return err_set(e, ERR_IO, "cannot stat %s: %s", path, ERR_ERRNO(errno));
 	if (!S_ISDIR(st.st_mode))
 		return err_set(e, ERR_IO, "%s exists and is not a folder", path);
 	return 0;
@@ -50,13 +50,13 @@ int atomicfile_write(const char *dir, const char *name, const char *data, size_t
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		err_set(e, ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+		err_set(e, ERR_IO, "cannot create %s: %s", tmp, ERR_ERRNO(errno));
 		goto out;
 	}
 	if ((flags & ATOMICFILE_DIR_OWNER) != 0 && geteuid() == 0 && stat(dir, &st) == 0 &&
 	    st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) < 0) {
 		err_set(e, ERR_IO, "cannot give %s to uid %u: %s", tmp, (unsigned)st.st_uid,
-		        strerror(errno));
+		        ERR_ERRNO(errno));
 		goto out;
 	}
 	while (off < len) {
@@ -65,17 +65,17 @@ int atomicfile_write(const char *dir, const char *name, const char *data, size_t
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+			err_set(e, ERR_IO, "cannot write %s: %s", tmp, ERR_ERRNO(errno));
 			goto out;
 		}
 		off += (size_t)w;
 	}
 	if (fsync(fd) < 0) {
-		err_set(e, ERR_IO, "fsync %s: %s", tmp, strerror(errno));
+		err_set(e, ERR_IO, "fsync %s: %s", tmp, ERR_ERRNO(errno));
 		goto out;
 	}
 	if (rename(tmp, dst) < 0) {
-		err_set(e, ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
+		err_set(e, ERR_IO, "cannot rename %s: %s", tmp, ERR_ERRNO(errno));
 		goto out;
 	}
 	atomicfile_sync_dir(dir);

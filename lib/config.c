@@ -557,7 +557,7 @@ int config_load_file(struct config *c, const char *path, struct err *e)
 	int rc = -1;
 
 	if (f == NULL) {
-		err_set(e, ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+		err_set(e, ERR_IO, "%s: cannot open: %s", path, ERR_ERRNO(errno));
 		goto out;
 	}
 	while ((n = getline(&line, &cap, f)) >= 0) {

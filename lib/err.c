@@ -65,3 +65,16 @@ const char *err_code_name(enum err_code code)
 		return "internal";
 	return err_names[code];
 }
+
+const char *err_errno(int errnum, char *buf, size_t n)
+{
+#if defined(_GNU_SOURCE)
+	const char *m = strerror_r(errnum, buf, n); /* GNU: buf or a static string */
+
+	return m != NULL ? m : "unknown error";
+#else
+	if (strerror_r(errnum, buf, n) != 0)
+		snprintf(buf, n, "error %d", errnum);
+	return buf;
+#endif
+}

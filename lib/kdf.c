@@ -62,10 +62,10 @@ int kdf_hash(const char *password, char out[KDF_HASH_MAX], struct err *e)
 	if (kdf_password_check(password, strlen(password), e) < 0)
 		return -1;
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, (int)sizeof(salt)) == NULL)
-		return err_set(e, ERR_INTERNAL, "crypt_gensalt_rn: %s", strerror(errno));
+		return err_set(e, ERR_INTERNAL, "crypt_gensalt_rn: %s", ERR_ERRNO(errno));
 	d = kdf_crypt(password, salt);
 	if (d == NULL)
-		return err_set(e, ERR_INTERNAL, "crypt_rn failed: %s", strerror(errno));
+		return err_set(e, ERR_INTERNAL, "crypt_rn failed: %s", ERR_ERRNO(errno));
 	if (strlen(d->output) >= KDF_HASH_MAX) {
 		kdf_data_free(d);
 		return err_set(e, ERR_INTERNAL, "crypt_rn: hash too long");

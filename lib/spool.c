@@ -169,7 +169,7 @@ static int spool_flush(struct spool *sp, struct err *e)
 	bool failed = false;
 
 	if (d == NULL) {
-		err_set(e, ERR_IO, "cannot open %s: %s", sp->dir, strerror(errno));
+		err_set(e, ERR_IO, "cannot open %s: %s", sp->dir, ERR_ERRNO(errno));
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {

@@ -100,7 +100,7 @@ static char *journal_read(const char *path, size_t max, size_t *len, struct err 
 	ssize_t n;
 
 	if (fd < 0) {
-		err_set(e, ERR_IO, "cannot open: %s", strerror(errno));
+		err_set(e, ERR_IO, "cannot open: %s", ERR_ERRNO(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {

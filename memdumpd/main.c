@@ -37,12 +37,12 @@ static int main_check_dump_dir(const char *dir, struct err *e)
 		return err_set(e, ERR_IO,
 		               "DUMP_DIR '%s': %s (create it, owned by the user "
 		               "memdumpd runs as, mode 0700)",
-		               dir, strerror(errno));
+		               dir, ERR_ERRNO(errno));
 	if (!S_ISDIR(st.st_mode))
 		return err_set(e, ERR_IO, "DUMP_DIR '%s' is not a folder", dir);
 	if (access(dir, W_OK | X_OK) < 0)
 		return err_set(e, ERR_IO, "DUMP_DIR '%s' is not writable by uid %u: %s", dir,
-		               (unsigned)getuid(), strerror(errno));
+		               (unsigned)getuid(), ERR_ERRNO(errno));
 	if (st.st_mode & 0077)
 		log_warn("dump_dir_mode",
 		         "dir=%s mode=%04o hint=\"dumps hold guest secrets: "

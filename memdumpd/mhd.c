@@ -201,7 +201,7 @@ struct mhd *mhd_start(const char *listen, struct mdapi *api, struct err *e)
 	freeaddrinfo(ai);
 	if (h->daemon == NULL) {
 		err_set(e, ERR_IO, "cannot listen on %s (MEMDUMP_LISTEN): %s", listen,
-		        errno ? strerror(errno) : "libmicrohttpd refused");
+		        errno ? ERR_ERRNO(errno) : "libmicrohttpd refused");
 		free(h);
 		return NULL;
 	}

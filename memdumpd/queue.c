@@ -290,7 +290,7 @@ int queue_create(struct queue *q, const char *vm, enum dump_format fmt, const ch
 		return -1;
 	if (statvfs(q->dump_dir, &sv) < 0)
 		return err_set(e, ERR_IO, "cannot check free space in DUMP_DIR: %s",
-		               strerror(errno));
+		               ERR_ERRNO(errno));
 	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
 
 	pthread_mutex_lock(&q->lock);

@@ -203,7 +203,7 @@ static ssize_t stream_read(struct stream *s, unsigned char *p, size_t room)
 		errno = EAGAIN;
 		return -1;
 	}
-	err_set(&s->reader_err, ERR_IO, "reading the dump FIFO failed: %s", strerror(errno));
+	err_set(&s->reader_err, ERR_IO, "reading the dump FIFO failed: %s", ERR_ERRNO(errno));
 	errno = EIO;
 	return -1;
 }
@@ -233,7 +233,7 @@ static void *stream_reader(void *arg)
 			if (errno == EINTR)
 				continue;
 			err_set(&s->reader_err, ERR_IO, "poll on the dump FIFO failed: %s",
-			        strerror(errno));
+			        ERR_ERRNO(errno));
 			goto out;
 		}
 		if (p[1].revents & POLLIN) {
@@ -332,7 +332,7 @@ static void *stream_writer(void *arg)
 
 		if (stream_write_slot(s, s->ring + i * STREAM_SLOT, s->len[i]) < 0) {
 			err_set(&s->writer_err, ERR_IO, "writing %s failed: %s", s->part,
-			        strerror(errno));
+			        ERR_ERRNO(errno));
 			goto out;
 		}
 		off += s->len[i];
@@ -354,7 +354,7 @@ static void *stream_writer(void *arg)
 	}
 	if (fdatasync(s->part_fd) < 0) {
 		err_set(&s->writer_err, ERR_IO, "fdatasync of %s failed: %s", s->part,
-		        strerror(errno));
+		        ERR_ERRNO(errno));
 		goto out;
 	}
 	end = STREAM_EOF;
@@ -417,22 +417,22 @@ struct stream *stream_new(const char *fifo_path, const char *final_path, struct 
 		goto fail;
 	}
 	if (unlink(s->fifo) < 0 && errno != ENOENT) {
-		err_set(e, ERR_IO, "removing stale %s failed: %s", s->fifo, strerror(errno));
+		err_set(e, ERR_IO, "removing stale %s failed: %s", s->fifo, ERR_ERRNO(errno));
 		goto fail;
 	}
 	if (mkfifo(s->fifo, 0600) < 0) {
-		err_set(e, ERR_IO, "mkfifo %s failed: %s", s->fifo, strerror(errno));
+		err_set(e, ERR_IO, "mkfifo %s failed: %s", s->fifo, ERR_ERRNO(errno));
 		goto fail;
 	}
 	s->fifo_fd = open(s->fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (s->fifo_fd < 0) {
-		err_set(e, ERR_IO, "opening %s failed: %s", s->fifo, strerror(errno));
+		err_set(e, ERR_IO, "opening %s failed: %s", s->fifo, ERR_ERRNO(errno));
 		goto fail;
 	}
 	stream_grow_pipe(s->fifo_fd);
 	s->part_fd = open(s->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s->part_fd < 0) {
-		err_set(e, ERR_IO, "creating %s failed: %s", s->part, strerror(errno));
+		err_set(e, ERR_IO, "creating %s failed: %s", s->part, ERR_ERRNO(errno));
 		goto fail;
 	}
 	/* After open(): an O_DIRECT open that fails would already have created the file. */
@@ -442,7 +442,7 @@ struct stream *stream_new(const char *fifo_path, const char *final_path, struct 
 		log_info("direct_io_unavailable", "path=%s errno=%d", log_q(s->part), errno);
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wake_fd < 0) {
-		err_set(e, ERR_IO, "eventfd failed: %s", strerror(errno));
+		err_set(e, ERR_IO, "eventfd failed: %s", ERR_ERRNO(errno));
 		goto fail;
 	}
 	if (pthread_create(&s->hasher, NULL, stream_hasher, s) != 0) {
@@ -530,12 +530,12 @@ int stream_commit(struct stream *s, struct err *e)
 
 	if (close(s->part_fd) < 0) {
 		s->part_fd = -1;
-		err_set(e, ERR_IO, "closing %s failed: %s", s->part, strerror(errno));
+		err_set(e, ERR_IO, "closing %s failed: %s", s->part, ERR_ERRNO(errno));
 		goto out;
 	}
 	s->part_fd = -1;
 	if (rename(s->part, s->final) < 0) {
-		err_set(e, ERR_IO, "renaming %s failed: %s", s->part, strerror(errno));
+		err_set(e, ERR_IO, "renaming %s failed: %s", s->part, ERR_ERRNO(errno));
 		goto out;
 	}
 	s->committed = true;
