@@ -1,7 +1,8 @@
 # memdump: the one build system.
 #
 #   make            build bin/memdumpd bin/memdump-poller bin/memdump-api bin/memdump-admin
-#                   (+ bin/influxctl)
+#                   (+ bin/influxctl); C only, no npm needed
+#   make web        copy the dashboard's vendored chart.js from node_modules (make deps)
 #   make check      install missing packages, build (-Werror), unit tests, ASan+UBSan build,
 #                   unit + data-folder tests under sanitizers, fuzz briefly, integration and
 #                   browser tests against real services
@@ -69,10 +70,11 @@ TOOLS      := $(patsubst tests/tools/%.c,$(BINDIR)/%,$(TOOL_SRC))
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps check check-build unit asan lint lint-c lint-sh lint-py lint-js format \
-	format-check fuzz fuzz-run integration browser web demo demo-stop bench clean
+	format-check fuzz fuzz-run integration browser web web-note demo demo-stop bench clean
 .DEFAULT_GOAL := all
 
-all: $(PROGRAMS) $(TOOLS) web
+# The C programs only: the dashboard's vendored chart.js is `make web` (needs npm).
+all: $(PROGRAMS) $(TOOLS) web-note
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -143,6 +145,10 @@ deps:
 
 # ---- web: vendor libraries copied from npm into htdocs (no CDN) -------------------------
 web: htdocs/vendor/chart.umd.min.js
+web-note: $(PROGRAMS) $(TOOLS)
+	@[ -f htdocs/vendor/chart.umd.min.js ] || echo "note: htdocs/vendor/chart.umd.min.js is \
+	missing, the dashboard has no charts until 'make web' (after 'make deps' if node_modules \
+	lacks chart.js)"
 htdocs/vendor/chart.umd.min.js: package-lock.json
 	@mkdir -p htdocs/vendor
 	@if [ -f node_modules/chart.js/dist/chart.umd.min.js ]; then \
@@ -220,13 +226,13 @@ fuzz-run: fuzz
 ASAN_BIN := $(CURDIR)/build/asan/bin
 integration:
 	MEMDUMP_BIN_DIR=$${MEMDUMP_BIN_DIR:-$(CURDIR)/$(BINDIR)} $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
-browser:
+browser: web
 	MEMDUMP_BIN_DIR=$${MEMDUMP_BIN_DIR:-$(CURDIR)/$(BINDIR)} node tests/browser/run.mjs
 
 check: deps
 	$(MAKE) check-build
 check-build:
-	$(MAKE) all
+	$(MAKE) all web
 	$(MAKE) lint format-check
 	$(MAKE) unit
 	$(MAKE) asan
@@ -236,7 +242,7 @@ check-build:
 
 # ---- demo and bench -------------------------------------------------------------------
 demo: deps
-	$(MAKE) all
+	$(MAKE) all web
 	$(PYTHON) tests/harness/stack.py up --run-dir $(CURDIR)/.run
 demo-stop:
 	$(PYTHON) tests/harness/stack.py down --run-dir $(CURDIR)/.run
