@@ -11,9 +11,10 @@
 #   make fuzz       build the libFuzzer targets (clang)
 #   make format     clang-format every C file in place
 #   make lint       checksrc (C), shellcheck, pyflakes + style (Python), eslint (JS)
+#   make tsan       programs and unit tests under ThreadSanitizer (build/tsan)
 #
 # BUILD and BINDIR may be overridden so several builds can live side by side
-# (the sanitizer build uses BUILD=build/asan BINDIR=build/asan/bin).
+# (the sanitizer builds use BUILD=build/asan BINDIR=build/asan/bin, build/tsan likewise).
 
 BUILD   ?= build
 BINDIR  ?= bin
@@ -69,7 +70,7 @@ PROGRAMS   := $(BINDIR)/memdumpd $(BINDIR)/memdump-poller $(BINDIR)/memdump-api 
 TOOLS      := $(patsubst tests/tools/%.c,$(BINDIR)/%,$(TOOL_SRC))
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps check check-build unit asan lint lint-c lint-sh lint-py lint-js format \
+.PHONY: all deps check check-build unit asan tsan lint lint-c lint-sh lint-py lint-js format \
 	format-check fuzz fuzz-run integration browser web web-note demo demo-stop bench clean
 .DEFAULT_GOAL := all
 
@@ -184,6 +185,16 @@ SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize
 asan:
 	$(MAKE) BUILD=build/asan BINDIR=build/asan/bin CFLAGS="$(SAN)" LDFLAGS="-fsanitize=address,undefined" \
 		$(PROGRAMS:$(BINDIR)/%=build/asan/bin/%) $(TOOLS:$(BINDIR)/%=build/asan/bin/%) unit
+
+# ThreadSanitizer: the unit tests that run threads (queue, stream, spool, http_client)
+# are the ones it watches; tests/tsan.supp silences races inside libraries we do not own.
+TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+TSAN_OPTIONS_ALL := suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1
+tsan:
+	$(MAKE) BUILD=build/tsan BINDIR=build/tsan/bin CFLAGS="$(TSAN)" LDFLAGS="-fsanitize=thread" \
+		$(PROGRAMS:$(BINDIR)/%=build/tsan/bin/%) $(TOOLS:$(BINDIR)/%=build/tsan/bin/%)
+	TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" $(MAKE) BUILD=build/tsan BINDIR=build/tsan/bin \
+		CFLAGS="$(TSAN)" LDFLAGS="-fsanitize=thread" unit
 
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_DIR = $(BUILD)/fuzz
