@@ -167,6 +167,7 @@ format-check:
 # The rules and their escapes: docs/hacking.md. Known findings: tests/lint/allowlist.txt.
 lint: lint-c lint-sh lint-py lint-js
 lint-c:
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/lint
 	$(PYTHON) tests/lint/checksrc.py
 # Every shell script in git: *.sh and files whose first line is a sh/bash shebang.
 lint-sh:
