@@ -3,8 +3,8 @@
 #   make            build bin/memdumpd bin/memdump-poller bin/memdump-api bin/memdump-admin
 #                   (+ bin/influxctl); C only, no npm needed
 #   make web        copy the dashboard's vendored chart.js from node_modules (make deps)
-#   make check      install missing packages, build (-Werror), unit tests, ASan+UBSan build,
-#                   unit + data-folder tests under sanitizers, fuzz briefly, integration and
+#   make check      install missing packages, build (-Werror), lint, unit tests, ASan+UBSan and
+#                   TSan builds, unit + data-folder tests under them, fuzz briefly, integration and
 #                   browser tests against real services
 #   make demo       the whole stack on loopback from .run/   (make demo-stop stops it)
 #   make bench      benchmarks, printed as ratios against a baseline measured in the same run
@@ -248,6 +248,7 @@ check-build:
 	$(MAKE) lint format-check
 	$(MAKE) unit
 	$(MAKE) asan
+	$(MAKE) tsan
 	$(MAKE) fuzz-run
 	$(MAKE) integration MEMDUMP_BIN_DIR=$(ASAN_BIN)
 	$(MAKE) browser MEMDUMP_BIN_DIR=$(ASAN_BIN)
