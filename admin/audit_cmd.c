@@ -48,8 +48,8 @@ static void admin_audit_who(char *out, size_t cap)
 	snprintf(out, cap, "%s", s != NULL && s[0] != '\0' ? s : "unknown");
 }
 
-int admin_audit_event(const struct config *cfg, const char *action, const char *target_user,
-                      const char *detail, struct err *e)
+int audit_cmd_event(const struct config *cfg, const char *action, const char *target_user,
+                    const char *detail, struct err *e)
 {
 	struct audit_event ev = {0};
 	char who[AUDIT_TEXT_MAX + 1], *text;
@@ -184,7 +184,7 @@ out:
 	store_free(st);
 }
 
-int admin_audit_verify(const struct config *cfg, int argc, char **argv)
+int audit_cmd_verify(const struct config *cfg, int argc, char **argv)
 {
 	long long since_ms = 0;
 	bool from_start = true;

@@ -1,9 +1,9 @@
 /*
- * audit_cmd: memdump-admin's side of the audit trail. admin_audit_event records
+ * audit_cmd: memdump-admin's side of the audit trail. audit_cmd_event records
  * one account change (user.add, token.revoke, ...) made by the person running
  * memdump-admin (SUDO_USER, else the login name), in a chain of its own for this
  * run: spooled in MEMDUMP_AUDIT_SPOOL, then sent to InfluxDB (left in the spool
- * for memdump-api to send when InfluxDB is down). admin_audit_verify is
+ * for memdump-api to send when InfluxDB is down). audit_cmd_verify is
  * `memdump-admin audit verify [...]`: reads mem_dump_audit back and checks every
  * chain; returns the exit code (0 intact, 1 broken, 69 InfluxDB unavailable).
  */
@@ -13,8 +13,8 @@
 #include "config.h"
 #include "err.h"
 
-int admin_audit_event(const struct config *cfg, const char *action, const char *target_user,
-                      const char *detail, struct err *e);
-int admin_audit_verify(const struct config *cfg, int argc, char **argv);
+int audit_cmd_event(const struct config *cfg, const char *action, const char *target_user,
+                    const char *detail, struct err *e);
+int audit_cmd_verify(const struct config *cfg, int argc, char **argv);
 
 #endif

@@ -2,7 +2,7 @@
  * memdump-admin: accounts, groups, API tokens and audit verification
  * (docs/security.md). Edits the accounts file (MEMDUMP_ACCOUNTS) atomically:
  * every change is a read-modify-write under an flock on "<accounts>.lock",
- * saved by accounts_save, then recorded with admin_audit_event (a failure there
+ * saved by accounts_save, then recorded with audit_cmd_event (a failure there
  * is only a warning: the change is saved). Arguments are checked with the
  * accounts module's validators before any prompt or lock. Exit codes: 0 ok,
  * 64 usage, 65 bad data (accounts file, password), 78 configuration, 1 other.
@@ -152,7 +152,7 @@ static int adm_name_arg(const char *cmd, const char *what, const char *name)
 
 static int adm_role_arg(const char *cmd, const char *value, enum role *r)
 {
-	if (role_parse(value, r) < 0)
+	if (accounts_role_parse(value, r) < 0)
 		return adm_fail(ADM_USAGE,
 		                "%s: --role '%.80s' is not none, viewer, operator, investigator or "
 		                "admin",
@@ -349,7 +349,7 @@ static int adm_commit(struct adm *s, const char *action, const char *target, con
 
 	if (accounts_save(s->path, s->a, &e) < 0)
 		return adm_fail(ADM_OTHER, "%s: not saved: %s", action, e.msg);
-	if (admin_audit_event(s->cfg, action, target, detail, &e) < 0)
+	if (audit_cmd_event(s->cfg, action, target, detail, &e) < 0)
 		fprintf(stderr, "memdump-admin: warning: %s %s saved, but not audited: %s\n",
 		        action, target, e.msg);
 	return 0;
@@ -649,7 +649,7 @@ static int adm_user_list(struct adm *s, int argc, char **argv)
 
 			json_array_append_new(
 			    arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "name", u->name,
-			                   "role", role_name(u->role), "groups",
+			                   "role", accounts_role_name(u->role), "groups",
 			                   adm_strv_json(u->groups, u->n_groups), "vms",
 			                   adm_strv_json(u->scope.vms, u->scope.n_vms), "hosts",
 			                   adm_strv_json(u->scope.hosts, u->scope.n_hosts),
@@ -665,9 +665,9 @@ static int adm_user_list(struct adm *s, int argc, char **argv)
 		     *v = adm_join(u->scope.vms, u->scope.n_vms),
 		     *h = adm_join(u->scope.hosts, u->scope.n_hosts);
 
-		printf("%-24s %-12s %-20s %-20s %-16s %-8s %s\n", u->name, role_name(u->role),
-		       g[0] ? g : "-", v[0] ? v : "*", h[0] ? h : "*", u->hash ? "yes" : "no",
-		       u->disabled ? "disabled" : "enabled");
+		printf("%-24s %-12s %-20s %-20s %-16s %-8s %s\n", u->name,
+		       accounts_role_name(u->role), g[0] ? g : "-", v[0] ? v : "*", h[0] ? h : "*",
+		       u->hash ? "yes" : "no", u->disabled ? "disabled" : "enabled");
 		free(g);
 		free(v);
 		free(h);
@@ -745,7 +745,7 @@ static int adm_group_list(struct adm *s, int argc, char **argv)
 
 			json_array_append_new(
 			    arr, json_pack("{s:s, s:s, s:o, s:o}", "name", g->name, "role",
-			                   role_name(g->role), "vms",
+			                   accounts_role_name(g->role), "vms",
 			                   adm_strv_json(g->scope.vms, g->scope.n_vms), "hosts",
 			                   adm_strv_json(g->scope.hosts, g->scope.n_hosts)));
 		}
@@ -757,8 +757,8 @@ static int adm_group_list(struct adm *s, int argc, char **argv)
 		char *v = adm_join(g->scope.vms, g->scope.n_vms),
 		     *h = adm_join(g->scope.hosts, g->scope.n_hosts);
 
-		printf("%-24s %-12s %-24s %s\n", g->name, role_name(g->role), v[0] ? v : "*",
-		       h[0] ? h : "*");
+		printf("%-24s %-12s %-24s %s\n", g->name, accounts_role_name(g->role),
+		       v[0] ? v : "*", h[0] ? h : "*");
 		free(v);
 		free(h);
 	}
@@ -810,7 +810,7 @@ static int adm_token_add(struct adm *s, int argc, char **argv)
 	} else {
 		printf("%s\n", token);
 		fflush(stdout);
-		if (admin_audit_event(s->cfg, "token.add", pos[0], detail, &e) < 0)
+		if (audit_cmd_event(s->cfg, "token.add", pos[0], detail, &e) < 0)
 			fprintf(stderr,
 			        "memdump-admin: warning: token.add %s saved, but not audited: %s\n",
 			        pos[0], e.msg);
@@ -933,7 +933,7 @@ static int adm_run(struct adm *s, int argc, char **argv)
 		if (verb == NULL || strcmp(verb, "verify") != 0)
 			return adm_fail(ADM_USAGE, "audit: unknown command '%s' (audit verify)",
 			                verb ? verb : "");
-		return admin_audit_verify(s->cfg, argc - 1, argv + 1);
+		return audit_cmd_verify(s->cfg, argc - 1, argv + 1);
 	}
 	if (strcmp(noun, "user") != 0 && strcmp(noun, "group") != 0 && strcmp(noun, "token") != 0)
 		return adm_fail(ADM_USAGE,

@@ -152,7 +152,7 @@ static void auditq_influx_error(struct exch_resp *r, const struct err *e)
 	log_warn("dependency_error", "code=influx msg=%s", log_q(e->msg));
 }
 
-void api_audit(struct influx *ix, const struct exch_req *q, struct exch_resp *r)
+void auditq_handle(struct influx *ix, const struct exch_req *q, struct exch_resp *r)
 {
 	struct auditq_filter f;
 	struct query qs;

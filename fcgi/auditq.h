@@ -3,7 +3,7 @@
  * mem_dump_audit, newest first, filtered and paged like /records. The pure half
  * (auditq_filter_parse, auditq_events_ql, auditq_count_ql) validates the query
  * parameters and builds the InfluxQL (strings only through influx_ql_quote);
- * api_audit does the two queries on the worker's InfluxDB client. No role check
+ * auditq_handle does the two queries on the worker's InfluxDB client. No role check
  * here: the auth gate requires an unscoped admin grant for this route.
  */
 #ifndef MEMDUMP_AUDITQ_H
@@ -31,6 +31,6 @@ char *auditq_count_ql(const struct auditq_filter *f);
 
 /* The handler: 200 {"events","total","limit","offset"}, 400 invalid_query, 422
  * invalid_field, 503 influx_unavailable, 502 bad_gateway. ix is borrowed. */
-void api_audit(struct influx *ix, const struct exch_req *q, struct exch_resp *r);
+void auditq_handle(struct influx *ix, const struct exch_req *q, struct exch_resp *r);
 
 #endif

@@ -495,10 +495,10 @@ int auth_require(const struct identity *id, enum role need, bool unscoped, struc
 		exch_resp_error(r, 403, "forbidden",
 		                "this needs the %s role for every VM and host (yours is limited "
 		                "to a scope)",
-		                role_name(need));
+		                accounts_role_name(need));
 	else
 		exch_resp_error(r, 403, "forbidden", "this needs the %s role (yours: %s)",
-		                role_name(need), role_name(have));
+		                accounts_role_name(need), accounts_role_name(have));
 	return -1;
 }
 

@@ -11,6 +11,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fastcgi.h>
 #include <fcgiapp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,7 +23,7 @@
 #include <unistd.h>
 
 #include "exchange.h"
-#include "handlers.h"
+#include "api.h"
 #include "http_client.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -132,7 +133,7 @@ static void worker_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
 static void worker_send(FCGX_Request *fr, const char *head, size_t hlen, const char *body,
                         size_t blen)
 {
-	unsigned char hdr[WORKER_IOV_RECORDS][8];
+	unsigned char hdr[WORKER_IOV_RECORDS][FCGI_HEADER_LEN];
 	struct iovec iov[3 * WORKER_IOV_RECORDS];
 	size_t off = 0, total = hlen + blen;
 
@@ -145,15 +146,15 @@ static void worker_send(FCGX_Request *fr, const char *head, size_t hlen, const c
 			    total - off < WORKER_RECORD_MAX ? total - off : WORKER_RECORD_MAX;
 			unsigned char *h = hdr[nrec++];
 
-			h[0] = 1; /* FCGI_VERSION_1 */
-			h[1] = 6; /* FCGI_STDOUT */
+			h[0] = FCGI_VERSION_1;
+			h[1] = FCGI_STDOUT;
 			h[2] = (unsigned char)(fr->requestId >> 8);
 			h[3] = (unsigned char)fr->requestId;
 			h[4] = (unsigned char)(clen >> 8);
 			h[5] = (unsigned char)clen;
 			h[6] = 0; /* no padding */
 			h[7] = 0;
-			iov[niov++] = (struct iovec){h, 8};
+			iov[niov++] = (struct iovec){h, FCGI_HEADER_LEN};
 			if (off < hlen) {
 				size_t k = hlen - off < clen ? hlen - off : clen;
 
@@ -164,7 +165,7 @@ static void worker_send(FCGX_Request *fr, const char *head, size_t hlen, const c
 				iov[niov++] = (struct iovec){(char *)body + (off - hlen), clen};
 			}
 			off += clen;
-			want += 8 + clen;
+			want += FCGI_HEADER_LEN + clen;
 		}
 		if (worker_writev(fr->ipcFd, iov, niov, want) < 0) {
 			log_debug("response_write_failed", "errno=%d", errno);

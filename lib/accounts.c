@@ -38,14 +38,14 @@ static const char *const role_names[ROLE__MAX] = {
     [ROLE_ADMIN] = "admin",
 };
 
-const char *role_name(enum role r)
+const char *accounts_role_name(enum role r)
 {
 	if (r < 0 || r >= ROLE__MAX)
 		return "?";
 	return role_names[r];
 }
 
-int role_parse(const char *s, enum role *out)
+int accounts_role_parse(const char *s, enum role *out)
 {
 	for (int r = 0; r < ROLE__MAX; r++)
 		if (strcmp(s, role_names[r]) == 0) {
@@ -678,7 +678,7 @@ static int acc_common_field(enum role *r, struct scope *s, const char *key, cons
 	if (strcmp(key, "role") == 0) {
 		if (acc_dup_key(seen, 1u << 0, key, e) < 0)
 			return -1;
-		if (role_parse(val, r) < 0)
+		if (accounts_role_parse(val, r) < 0)
 			return err_set(
 			    e, ERR_INVALID,
 			    "role '%.32s' is not none, viewer, operator, investigator or admin",
@@ -1002,7 +1002,7 @@ char *accounts_format(const struct accounts *a, size_t *len)
 		acc_put(&b, "user ");
 		acc_put(&b, u->name);
 		acc_put(&b, " role=");
-		acc_put(&b, role_name(u->role));
+		acc_put(&b, accounts_role_name(u->role));
 		if (u->hash != NULL) {
 			acc_put(&b, " hash=");
 			acc_put(&b, u->hash);
@@ -1020,7 +1020,7 @@ char *accounts_format(const struct accounts *a, size_t *len)
 		acc_put(&b, "group ");
 		acc_put(&b, g->name);
 		acc_put(&b, " role=");
-		acc_put(&b, role_name(g->role));
+		acc_put(&b, accounts_role_name(g->role));
 		acc_put_list(&b, "vms", g->scope.vms, g->scope.n_vms);
 		acc_put_list(&b, "hosts", g->scope.hosts, g->scope.n_hosts);
 		acc_put(&b, "\n");

@@ -35,8 +35,8 @@
 enum role { ROLE_NONE, ROLE_VIEWER, ROLE_OPERATOR, ROLE_INVESTIGATOR, ROLE_ADMIN, ROLE__MAX };
 
 /* "viewer", ...; "?" out of range. */
-const char *role_name(enum role r);
-int role_parse(const char *s, enum role *out);
+const char *accounts_role_name(enum role r);
+int accounts_role_parse(const char *s, enum role *out);
 
 /* A list of globs ('*' any run, '?' one UTF-8 character); n == 0 means any. */
 struct scope {

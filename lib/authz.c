@@ -316,8 +316,8 @@ json_t *authz_identity_json(const struct identity *id)
 		const struct authz_grant *g = &id->grants[i];
 
 		json_array_append_new(
-		    grants, json_pack("{s:s, s:s, s:o, s:o}", "role", role_name(g->role), "from",
-		                      g->from, "vms",
+		    grants, json_pack("{s:s, s:s, s:o, s:o}", "role", accounts_role_name(g->role),
+		                      "from", g->from, "vms",
 		                      g->scope ? authz_strv_json(g->scope->vms, g->scope->n_vms)
 		                               : json_array(),
 		                      "hosts",
@@ -326,5 +326,5 @@ json_t *authz_identity_json(const struct identity *id)
 	}
 	return json_pack("{s:s, s:s, s:o, s:s, s:o}", "user", id->user, "auth",
 	                 authz_method_name(id->method), "groups", groups, "role",
-	                 role_name(authz_role_max(id)), "grants", grants);
+	                 accounts_role_name(authz_role_max(id)), "grants", grants);
 }

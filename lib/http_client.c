@@ -87,7 +87,7 @@ void http_client_free(struct http_client *c)
 	free(c);
 }
 
-void http_response_release(struct http_response *resp)
+void http_client_response_release(struct http_response *resp)
 {
 	if (resp == NULL)
 		return;
@@ -360,7 +360,7 @@ void http_client_do_many(struct http_client **clients, const struct http_request
 	free(xs);
 }
 
-char *http_url_escape(const char *s)
+char *http_client_url_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = strlen(s);

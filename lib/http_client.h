@@ -8,7 +8,7 @@
  * capped (ERR_TOO_LARGE past the cap). libcurl's global init happens once, in
  * http_client_global_init(), which main() calls before starting threads.
  * Ownership: requests are borrowed; a response's body is owned by the response
- * until http_response_release().
+ * until http_client_response_release().
  */
 #ifndef MEMDUMP_HTTP_CLIENT_H
 #define MEMDUMP_HTTP_CLIENT_H
@@ -69,9 +69,9 @@ int http_client_do(struct http_client *c, const struct http_request *req,
 void http_client_do_many(struct http_client **clients, const struct http_request *reqs,
                          struct http_response *resps, int *rc, struct err *errs, size_t n);
 
-void http_response_release(struct http_response *resp);
+void http_client_response_release(struct http_response *resp);
 
 /* Percent-encode s for a URL query or path segment into a new string. */
-char *http_url_escape(const char *s);
+char *http_client_url_escape(const char *s);
 
 #endif

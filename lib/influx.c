@@ -79,7 +79,7 @@ int influx_write_prec(struct influx *ix, const char *lines, size_t len, const ch
 {
 	struct http_request req;
 	struct http_response resp = {0};
-	char *db = http_url_escape(ix->db);
+	char *db = http_client_url_escape(ix->db);
 	char *url = xasprintf("%s/write?db=%s&precision=%s", ix->url, db,
 	                      strcmp(precision, "ns") == 0 ? "ns" : "ms");
 	int rc = -1;
@@ -101,7 +101,7 @@ int influx_write_prec(struct influx *ix, const char *lines, size_t len, const ch
 		goto out;
 	rc = influx_parse_write_answer(resp.status, resp.body, resp.body_len, e);
 out:
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	free(url);
 	free(db);
 	return rc;
@@ -125,8 +125,8 @@ static int influx_query_do(struct influx *ix, const char *method, const char *in
 		        "InfluxQL of %zu bytes; allowed: 1 to %d", qlen, INFLUX_QL_MAX);
 		goto out;
 	}
-	db = http_url_escape(ix->db);
-	q = http_url_escape(influxql);
+	db = http_client_url_escape(ix->db);
+	q = http_client_url_escape(influxql);
 	if (strcmp(method, "GET") == 0) {
 		url = xasprintf("%s/query?db=%s&epoch=ms&q=%s", ix->url, db, q);
 		influx_req_init(ix, &req, "GET", url);
@@ -150,7 +150,7 @@ static int influx_query_do(struct influx *ix, const char *method, const char *in
 	rc = 0;
 out:
 	json_decref(series);
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	free(body);
 	free(url);
 	free(q);
@@ -186,7 +186,7 @@ static int influx_is_v3(struct influx *ix, struct err *e)
 		rc = 1;
 out:
 	json_decref(root);
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	free(url);
 	return rc;
 }
@@ -227,7 +227,7 @@ int influx_ping(struct influx *ix, struct err *e)
 		goto out;
 	if (resp.status == 404) {
 		/* a server (or proxy) without /ping: InfluxDB 3 also serves /health */
-		http_response_release(&resp);
+		http_client_response_release(&resp);
 		free(url);
 		url = xasprintf("%s/health", ix->url);
 		req.url = url;
@@ -241,7 +241,7 @@ int influx_ping(struct influx *ix, struct err *e)
 	else
 		err_set(e, ERR_PROTOCOL, "InfluxDB's /ping answered HTTP %ld", resp.status);
 out:
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	free(url);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * urlcode: percent-decoding of URL parts (query strings, URL userinfo and
  * paths). Pure, no allocation besides the result, thread-safe. Encoding lives in
- * http_client (http_url_escape, on libcurl).
+ * http_client (http_client_url_escape, on libcurl).
  */
 #ifndef MEMDUMP_URLCODE_H
 #define MEMDUMP_URLCODE_H

@@ -27,7 +27,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "redis_store.h"
-#include "service_client.h"
+#include "svc.h"
 #include "xmalloc.h"
 
 #define POLLER_LEASE_MS 8000          /* a dead leader is replaced within this */
@@ -355,7 +355,7 @@ static void poller_fetch_all(struct poller *p, struct poller_fetch *f)
 		} else if (c == PC_DUMPS) {
 			f[i].dumps_at_ms = wall + (long long)(resps[j].total_s * 1000.0);
 		}
-		http_response_release(&resps[j]);
+		http_client_response_release(&resps[j]);
 	}
 	free(clients);
 	free(reqs);

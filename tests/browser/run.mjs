@@ -199,7 +199,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 /* ---- page helpers ------------------------------------------------------------------------ */
 
 let browser = null;
-let context = null;
 let page = null;
 const consoleErrors = [];
 let dialogsSeen = 0;
@@ -293,7 +292,7 @@ async function main() {
   console.log(`stack up in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${base}`);
   // playwright gives every launch a fresh temporary --user-data-dir of its own
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  ({ ctx: context, p: page } = await newPage(DESKTOP));
+  ({ p: page } = await newPage(DESKTOP));
   watchPage(page, 'desktop');
 
   await test('page loads with every VM and no console errors', async () => {

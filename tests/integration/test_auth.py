@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 
 import api_util as au

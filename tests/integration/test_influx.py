@@ -39,7 +39,8 @@ def test_point_round_trip_is_exact(influx_server, influx_db, influxctl):
     assert got == [{"time": 1795372203250, "big": -9223372036854775808, "host": "kvm1",
                     "note": note, "ratio": 0.1, "vm": vm}]
     # the same values as filters, quoted by influx_ql_quote's rules
-    got = rows(influxctl, env, "SELECT note FROM \"lp probe\" WHERE vm = 'web server,1=x a\\\\b caf\u00e9'")
+    got = rows(influxctl, env,
+               "SELECT note FROM \"lp probe\" WHERE vm = 'web server,1=x a\\\\b caf\u00e9'")
     assert [r["note"] for r in got] == [note]
 
 

@@ -56,7 +56,8 @@ class Md:
             d = self.get(dump_id)
             if pred(d):
                 return d
-            assert time.monotonic() < deadline, f"{what}: last {d}\n{self.st.memdumpd.log_text()[-3000:]}"
+            assert time.monotonic() < deadline, \
+                f"{what}: last {d}\n{self.st.memdumpd.log_text()[-3000:]}"
             time.sleep(0.05)
 
     def wait_final(self, dump_id, timeout=180):
@@ -474,7 +475,8 @@ def test_disk_guard_507(tmp_path, libvirt_session, influx_server, guests):
 
 
 @pytest.mark.parametrize("how", ["kill", "term"])
-def test_restart_queued_resumes_running_fails(tmp_path, libvirt_session, influx_server, guests, how):
+def test_restart_queued_resumes_running_fails(tmp_path, libvirt_session, influx_server, guests,
+                                              how):
     st = new_stack(tmp_path, libvirt_session, influx_server, name=f"restart-{how}",
                    max_concurrent=1, extra_config={"memdumpd": {"MEMDUMP_DISK_RESERVE_MB": 0}})
     try:

@@ -40,12 +40,12 @@ int main(int argc, char **argv)
 		}
 		code = 0;
 		for (long i = 0; i < n && code == 0; i++)
-			if (admin_audit_event(cfg, argv[2], argv[3], argv[4], &e) < 0) {
+			if (audit_cmd_event(cfg, argv[2], argv[3], argv[4], &e) < 0) {
 				fprintf(stderr, "audittool: %s\n", e.msg);
 				code = 1;
 			}
 	} else if (argc >= 2 && strcmp(argv[1], "verify") == 0) {
-		code = admin_audit_verify(cfg, argc - 1, argv + 1);
+		code = audit_cmd_verify(cfg, argc - 1, argv + 1);
 	} else {
 		fprintf(stderr,
 		        "usage: audittool event ACTION TARGET DETAIL [N] | verify [--since T]\n");

@@ -2,7 +2,7 @@
  * test_http_client: http_client against a real HTTP/1.1 peer on loopback (a small
  * server thread in this file): keep-alive reuse, the response cap, timeouts,
  * refused connections, concurrent requests where one peer is silent, headers
- * sent, no redirects, credentials kept out of messages, http_url_escape.
+ * sent, no redirects, credentials kept out of messages, http_client_url_escape.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,13 +176,13 @@ static void test_keep_alive_and_headers(void **state)
 	assert_non_null(strstr(p->last_request, "POST /api/dumps HTTP/1.1\r\n"));
 	assert_non_null(strstr(p->last_request, "Authorization: Bearer tok\r\n"));
 	assert_non_null(strstr(p->last_request, "\r\n\r\n{\"vm\":\"a\"}"));
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 
 	req = (struct http_request){.method = "GET", .url = url};
 	assert_int_equal(http_client_do(c, &req, &resp, &e), 0);
 	assert_true(resp.reused);
 	assert_null(strstr(p->last_request, "Authorization"));
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	assert_int_equal(atomic_load(&p->accepts), 1);
 	http_client_free(c);
 	peer_stop(p);
@@ -203,11 +203,11 @@ static void test_cap(void **state)
 	assert_int_equal(http_client_do(c, &req, &resp, &e), -1);
 	assert_int_equal(e.code, ERR_TOO_LARGE);
 	assert_null(resp.body);
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	req.max_response = 2000; /* exactly the cap is fine */
 	assert_int_equal(http_client_do(c, &req, &resp, &e), 0);
 	assert_int_equal(resp.body_len, 2000);
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	http_client_free(c);
 	peer_stop(p);
 }
@@ -255,7 +255,7 @@ static void test_no_redirect_and_injection(void **state)
 	req.url = url;
 	assert_int_equal(http_client_do(c, &req, &resp, &e), 0);
 	assert_int_equal(resp.status, 302);
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	req.bearer = "tok\r\nX-Evil: 1";
 	assert_int_equal(http_client_do(c, &req, &resp, &e), -1);
 	assert_int_equal(e.code, ERR_INVALID);
@@ -292,7 +292,7 @@ static void test_many_with_one_silent_peer(void **state)
 	assert_int_equal(rc[2], -1); /* refused before sending */
 	assert_int_equal(errs[2].code, ERR_INVALID);
 	for (int i = 0; i < 3; i++)
-		http_response_release(&resps[i]);
+		http_client_response_release(&resps[i]);
 	/* the multi path leaves the connection in the client: the next call reuses it */
 	{
 		struct http_response r;
@@ -300,7 +300,7 @@ static void test_many_with_one_silent_peer(void **state)
 
 		assert_int_equal(http_client_do(cs[0], &reqs[0], &r, &e), 0);
 		assert_true(r.reused);
-		http_response_release(&r);
+		http_client_response_release(&r);
 	}
 	for (int i = 0; i < 3; i++)
 		http_client_free(cs[i]);
@@ -313,13 +313,13 @@ static void test_url_escape(void **state)
 	char *s;
 
 	(void)state;
-	s = http_url_escape("SELECT \"x\" FROM m WHERE vm='a&b'");
+	s = http_client_url_escape("SELECT \"x\" FROM m WHERE vm='a&b'");
 	assert_string_equal(s, "SELECT%20%22x%22%20FROM%20m%20WHERE%20vm%3D%27a%26b%27");
 	free(s);
-	s = http_url_escape("AZaz09-._~/\xc3\xa9");
+	s = http_client_url_escape("AZaz09-._~/\xc3\xa9");
 	assert_string_equal(s, "AZaz09-._~%2F%C3%A9");
 	free(s);
-	s = http_url_escape("");
+	s = http_client_url_escape("");
 	assert_string_equal(s, "");
 	free(s);
 }

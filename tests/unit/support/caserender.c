@@ -15,7 +15,7 @@
 #include "http_client.h"
 #include "influx.h"
 #include "json_util.h"
-#include "service_client.h"
+#include "svc.h"
 #include "xmalloc.h"
 
 #define CR_BODY_MAX 4096 /* json_body's cap, small so cases can exceed it */

@@ -1,5 +1,5 @@
 /*
- * test_service_client: svc_parse over the data-folder cases (memdumpd answers,
+ * test_svc: svc_parse over the data-folder cases (memdumpd answers,
  * good and bad), transport errors passed through unchanged, request building,
  * and ids checked before any network call.
  */
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "json_util.h"
-#include "service_client.h"
+#include "svc.h"
 #include "support/caserender.h"
 #include "support/datacase.h"
 

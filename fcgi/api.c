@@ -1,5 +1,5 @@
 /*
- * handlers: see handlers.h. Each endpoint validates its input (route, query,
+ * api: see api.h. Each endpoint validates its input (route, query,
  * trigger), then talks to its dependencies, then maps their errors: Redis down
  * -> 503 redis_unavailable, InfluxDB down -> 503 influx_unavailable, memdumpd
  * down -> 503 service_unavailable, garbage from any of them -> 502 bad_gateway.
@@ -8,7 +8,7 @@
  * MEMDUMP_ACCEL_PREFIX, plus private headers nginx reads ($upstream_http_*) and
  * never forwards: the owning memdumpd's URL and its Authorization value.
  */
-#include "handlers.h"
+#include "api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@
 #include "rawjson.h"
 #include "redis_store.h"
 #include "route.h"
-#include "service_client.h"
+#include "svc.h"
 #include "trigger.h"
 #include "xmalloc.h"
 
@@ -173,7 +173,7 @@ static void api_event(struct api_ctx *ctx, const struct exch_req *q, const char 
 	    .request_id = q->request_id,
 	    .user = who ? who->user : "",
 	    .auth = who ? authz_method_name(who->method) : "",
-	    .role = who && who->n_grants > 0 ? role_name(authz_role_max(who)) : "",
+	    .role = who && who->n_grants > 0 ? accounts_role_name(authz_role_max(who)) : "",
 	    .client = q->remote_addr,
 	    .vm = vm,
 	    .dump_id = dump_id,
@@ -363,7 +363,7 @@ static void api_trigger(struct api_ctx *ctx, const struct exch_req *q, struct ex
 
 			snprintf(msg, sizeof(msg),
 			         "dumping this VM needs the operator role (yours: %s)",
-			         role_name(role));
+			         accounts_role_name(role));
 			json_array_append_new(results, api_refused(vm, "forbidden", msg, NULL));
 			api_event(ctx, q, "trigger", "refused", 403, vm, NULL, "forbidden");
 			continue;
@@ -630,7 +630,7 @@ static struct svc *api_dump_owner(struct api_ctx *ctx, const struct exch_req *q,
 		else
 			exch_resp_error(r, 403, "forbidden",
 			                "this needs the %s role for this VM (yours: %s)",
-			                role_name(need), role_name(role));
+			                accounts_role_name(need), accounts_role_name(role));
 		json_decref(*dump);
 		*dump = NULL;
 		return NULL;
@@ -797,7 +797,7 @@ static void api_dispatch(struct api_ctx *ctx, const struct exch_req *q, const st
 		auth_session_get(ctx->gate, q, q->who, r);
 		break;
 	case ROUTE_AUDIT:
-		api_audit(ctx->influx, q, r);
+		auditq_handle(ctx->influx, q, r);
 		break;
 	case ROUTE_LOGIN:
 	case ROUTE_LOGOUT:

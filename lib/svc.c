@@ -1,5 +1,5 @@
 /*
- * service_client: see service_client.h. Calls to one memdumpd.
+ * svc: see svc.h. Calls to one memdumpd.
  *
  * DESIGN: every call is "build a request, http_client_do, svc_parse". svc_parse
  * is pure (no I/O) and is shared with the poller's concurrent path
@@ -8,7 +8,7 @@
  * name; lists are arrays of those. Text copied from memdumpd into messages has
  * its control bytes replaced. One struct svc per thread and host.
  */
-#include "service_client.h"
+#include "svc.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -254,7 +254,7 @@ static int svc_call(struct svc *s, const char *method, const char *path, const c
 			*conflict_id = xstrdup(id);
 		json_decref(root);
 	}
-	http_response_release(&resp);
+	http_client_response_release(&resp);
 	return rc;
 }
 

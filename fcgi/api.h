@@ -1,12 +1,12 @@
 /*
- * handlers: the API's endpoints. A struct api_ctx belongs to one worker process
+ * api: the API's endpoints (handlers). A struct api_ctx belongs to one worker process
  * and holds its connections: one Redis store, one InfluxDB client, one memdumpd
  * client per MEMDUMP_SERVICE_URL (all keep-alive, all with timeouts). api_handle
  * routes one request and fills the response; it never fails as a whole: every
  * outcome, including a dependency being down, is a JSON response.
  */
-#ifndef MEMDUMP_HANDLERS_H
-#define MEMDUMP_HANDLERS_H
+#ifndef MEMDUMP_API_H
+#define MEMDUMP_API_H
 
 #include "auditlog.h"
 #include "config.h"

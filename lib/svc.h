@@ -1,5 +1,5 @@
 /*
- * service_client: calls to one memdumpd (docs/memdumpd-api.md) made by the poller
+ * svc: the service client, calls to one memdumpd (docs/memdumpd-api.md) made by the poller
  * and the API workers. It builds the requests and parses the answers; transport
  * is http_client (not thread-safe: one struct svc per thread and host).
  * An answer's JSON is validated for the fields the callers rely on.
@@ -8,8 +8,8 @@
  * (404 -> ERR_NOT_FOUND, 409 -> ERR_CONFLICT, 507 -> ERR_NO_SPACE, 401/403 ->
  * ERR_AUTH, other 4xx -> ERR_INVALID, 5xx -> ERR_UNAVAILABLE); unparseable -> ERR_PROTOCOL.
  */
-#ifndef MEMDUMP_SERVICE_CLIENT_H
-#define MEMDUMP_SERVICE_CLIENT_H
+#ifndef MEMDUMP_SVC_H
+#define MEMDUMP_SVC_H
 
 #include <jansson.h>
 
