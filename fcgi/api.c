@@ -245,7 +245,7 @@ static long long api_user_active(struct api_ctx *ctx, const char *user)
 	long long n = 0;
 	char buf[ACCOUNTS_NAME_MAX + 1];
 
-	if (store_status_raw_get(ctx->store, &raw, NULL) < 0)
+	if (store_raw_get(ctx->store, STORE_RAW_STATUS, &raw, NULL) < 0)
 		return 0;
 	for (size_t i = 0; i < raw.hashes[0].n; i++) {
 		const struct store_bytes *v = &raw.hashes[0].v[i].value;
@@ -461,7 +461,7 @@ static void api_status(struct api_ctx *ctx, const struct exch_req *q, struct exc
 	if (api_query(q, NULL, &qs, r) < 0)
 		return;
 	query_release(&qs);
-	if (store_status_raw_get(ctx->store, &raw, &e) < 0) {
+	if (store_raw_get(ctx->store, STORE_RAW_STATUS, &raw, &e) < 0) {
 		api_store_error(r, &e);
 		return;
 	}
@@ -511,7 +511,7 @@ static void api_vms(struct api_ctx *ctx, const struct exch_req *q, struct exch_r
 	if (api_query(q, NULL, &qs, r) < 0)
 		return;
 	query_release(&qs);
-	if (store_inventory_raw_get(ctx->store, &raw, &e) < 0) {
+	if (store_raw_get(ctx->store, STORE_RAW_INVENTORY, &raw, &e) < 0) {
 		api_store_error(r, &e);
 		return;
 	}

@@ -29,13 +29,13 @@ struct livejson_view {
 };
 
 /* {"generated_at":..., "active":[...], "active_count":n, "services":[...],
- *  "last_trigger":obj|null, "poller":obj|null[, "auth":...]} from store_status_raw_get's
+ *  "last_trigger":obj|null, "poller":obj|null[, "auth":...]} from store_raw_get(STORE_RAW_STATUS)'s
  *  raw, as view (NULL: everything) shows it. */
 char *livejson_status(const struct store_raw *raw, const char *generated_at,
                       const struct livejson_view *view, size_t *len);
 
 /* {"vms":[VM + "latest":obj|null ...], "count":n, "services_down":[url...]} from
- * store_inventory_raw_get's raw; a VM object's own "latest" member is replaced. */
+ * store_raw_get(STORE_RAW_INVENTORY)'s raw; a VM object's own "latest" member is replaced. */
 char *livejson_vms(const struct store_raw *raw, const struct livejson_view *view, size_t *len);
 
 #endif

@@ -365,76 +365,71 @@ static int store_raw_hashes(struct store *st, redisReply *const *r, struct store
 	return 0;
 }
 
-static int store_status_raw_fn(struct store *st, void *arg, struct err *e)
-{
-	static const char *const cmds[4][2] = {
-	    {"HGETALL", K_ACTIVE}, {"HGETALL", K_HEALTH}, {"GET", K_TRIGGER}, {"GET", K_POLLER}};
-	struct store_raw *out = arg;
-	redisReply *r[4], *h[3];
-	int q = 0;
+/* What each raw read fetches: up to 3 hashes (HGETALL) then up to 2 strings (GET),
+ * pipelined; bit i of lenient: hashes[i] holding another type reads as empty. */
+static const struct store_raw_spec {
+	const char *hashes[3], *strings[2];
+	unsigned lenient;
+} store_raw_specs[STORE_RAW__MAX] = {
+    [STORE_RAW_STATUS] = {{K_ACTIVE, K_HEALTH, NULL}, {K_TRIGGER, K_POLLER}, 0},
+    /* health only names the services that are down: not worth failing /vms for */
+    [STORE_RAW_INVENTORY] = {{K_VMS, K_LATEST, K_HEALTH}, {NULL, NULL}, 1u << 2},
+};
 
-	for (int i = 0; i < 4; i++)
-		store_append_words(st, 2, cmds[i], &q);
-	if (store_replies(st, 4, r, e) < 0)
+struct store_raw_arg {
+	const struct store_raw_spec *spec;
+	struct store_raw *out;
+};
+
+static int store_raw_fn(struct store *st, void *arg, struct err *e)
+{
+	const struct store_raw_arg *ra = arg;
+	const struct store_raw_spec *sp = ra->spec;
+	struct store_raw *out = ra->out;
+	const char *keys[STORE_RAW_REPLIES];
+	redisReply *r[STORE_RAW_REPLIES], *h[3] = {NULL, NULL, NULL};
+	int nh = 0, n = 0, q = 0;
+
+	for (int i = 0; i < 3 && sp->hashes[i] != NULL; i++)
+		keys[n++] = sp->hashes[i];
+	nh = n;
+	for (int i = 0; i < 2 && sp->strings[i] != NULL; i++)
+		keys[n++] = sp->strings[i];
+	for (int i = 0; i < n; i++) {
+		const char *cmd[2] = {i < nh ? "HGETALL" : "GET", keys[i]};
+
+		store_append_words(st, 2, cmd, &q);
+	}
+	if (store_replies(st, n, r, e) < 0)
 		return -1;
 	memset(out, 0, sizeof(*out));
-	h[0] = r[0];
-	h[1] = r[1];
-	h[2] = NULL;
+	for (int i = 0; i < nh; i++) {
+		bool hash = r[i]->type == REDIS_REPLY_ARRAY && r[i]->elements % 2 == 0;
+
+		h[i] = hash || !(sp->lenient & (1u << i)) ? r[i] : NULL;
+	}
 	if (store_raw_hashes(st, h, out, e) < 0) {
 		free(out->pairs_);
 		memset(out, 0, sizeof(*out));
-		store_replies_free(r, 4);
+		store_replies_free(r, n);
 		return -1;
 	}
-	for (int i = 0; i < 2; i++)
-		if (store_raw_value_ok(r[i + 2])) {
-			out->strings[i].p = r[i + 2]->str;
-			out->strings[i].len = r[i + 2]->len;
+	for (int i = nh; i < n; i++)
+		if (store_raw_value_ok(r[i])) {
+			out->strings[i - nh].p = r[i]->str;
+			out->strings[i - nh].len = r[i]->len;
 		}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < n; i++)
 		out->replies_[i] = r[i];
 	return 0;
 }
 
-int store_status_raw_get(struct store *st, struct store_raw *out, struct err *e)
+int store_raw_get(struct store *st, enum store_raw_read which, struct store_raw *out, struct err *e)
 {
-	memset(out, 0, sizeof(*out));
-	return store_call(st, store_status_raw_fn, out, e);
-}
+	struct store_raw_arg ra = {&store_raw_specs[which], out};
 
-static int store_inventory_raw_fn(struct store *st, void *arg, struct err *e)
-{
-	static const char *const cmds[3][2] = {
-	    {"HGETALL", K_VMS}, {"HGETALL", K_LATEST}, {"HGETALL", K_HEALTH}};
-	struct store_raw *out = arg;
-	redisReply *r[3], *h[3];
-	int q = 0;
-
-	for (int i = 0; i < 3; i++)
-		store_append_words(st, 2, cmds[i], &q);
-	if (store_replies(st, 3, r, e) < 0)
-		return -1;
 	memset(out, 0, sizeof(*out));
-	h[0] = r[0];
-	h[1] = r[1];
-	/* health only names the services that are down: not worth failing /vms for */
-	h[2] = r[2]->type == REDIS_REPLY_ARRAY && r[2]->elements % 2 == 0 ? r[2] : NULL;
-	if (store_raw_hashes(st, h, out, e) < 0) {
-		free(out->pairs_);
-		memset(out, 0, sizeof(*out));
-		store_replies_free(r, 3);
-		return -1;
-	}
-	for (int i = 0; i < 3; i++)
-		out->replies_[i] = r[i];
-	return 0;
-}
-
-int store_inventory_raw_get(struct store *st, struct store_raw *out, struct err *e)
-{
-	memset(out, 0, sizeof(*out));
-	return store_call(st, store_inventory_raw_fn, out, e);
+	return store_call(st, store_raw_fn, &ra, e);
 }
 
 struct store_get_arg {

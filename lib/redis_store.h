@@ -49,22 +49,25 @@ struct store_pairs {
 	struct store_pair *v; /* hash fields in Redis's order */
 	size_t n;
 };
-#define STORE_RAW_REPLIES 4
+#define STORE_RAW_REPLIES 5
+/* Which live-state keys a raw read fetches, pipelined in one round trip: */
+enum store_raw_read {
+	/* hashes[0] HGETALL memdump:active, hashes[1] HGETALL memdump:health;
+	 * strings[0] GET memdump:last_trigger, strings[1] GET memdump:poller */
+	STORE_RAW_STATUS,
+	/* hashes[0] memdump:vms, hashes[1] memdump:latest, hashes[2] memdump:health
+	 * (empty when that key is not a hash) */
+	STORE_RAW_INVENTORY,
+	STORE_RAW__MAX
+};
 struct store_raw {
-	/* store_status_raw_get: hashes[0] memdump:active, hashes[1] memdump:health;
-	 * strings[0] memdump:last_trigger, strings[1] memdump:poller.
-	 * store_inventory_raw_get: hashes[0] memdump:vms, hashes[1] memdump:latest,
-	 * hashes[2] memdump:health (empty when that key is not a hash). */
-	struct store_pairs hashes[3];
+	struct store_pairs hashes[3]; /* unused ones empty */
 	struct store_bytes strings[2];
 	void *replies_[STORE_RAW_REPLIES]; /* private: what the bytes point into */
 	struct store_pair *pairs_;         /* private: one array behind every hashes[i].v */
 };
-/* HGETALL memdump:active, HGETALL memdump:health, GET memdump:last_trigger,
- * GET memdump:poller, pipelined (one round trip). */
-int store_status_raw_get(struct store *st, struct store_raw *out, struct err *e);
-/* HGETALL memdump:vms, HGETALL memdump:latest, HGETALL memdump:health, pipelined. */
-int store_inventory_raw_get(struct store *st, struct store_raw *out, struct err *e);
+int store_raw_get(struct store *st, enum store_raw_read which, struct store_raw *out,
+                  struct err *e);
 /* Frees what a raw read holds; safe on a zeroed or released struct. */
 void store_raw_release(struct store_raw *raw);
 /* The VM's current or latest dump; ERR_NOT_FOUND when none is known. */
