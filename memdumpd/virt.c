@@ -59,10 +59,8 @@ int virt_uri_check(const char *uri, struct err *e)
 	size_t scheme_len;
 
 	if (sep == NULL)
-		return err_set(
-		    e, ERR_INVALID,
-		    "'%s' is not a libvirt URI like qemu:///system", /* lint: allow (URI) */
-		    uri);
+		return err_set(e, ERR_INVALID, "'%s' is not a libvirt URI like qemu:///system",
+		               uri);
 	scheme_len = (size_t)(sep - uri);
 	/* qemu:///system and qemu+unix:///system are local; any host or other transport is not */
 	if ((memchr(uri, '+', scheme_len) != NULL &&
@@ -71,7 +69,7 @@ int virt_uri_check(const char *uri, struct err *e)
 		return err_set(e, ERR_INVALID,
 		               "'%s' is a remote libvirt URI: memdumpd must run on the KVM host "
 		               "it dumps (the FIFO and DUMP_DIR are local); use a local URI such "
-		               "as qemu:///system or qemu:///session", /* lint: allow (URI) */
+		               "as qemu:///system or qemu:///session",
 		               uri);
 	return 0;
 }
